@@ -1,0 +1,143 @@
+"""Who may do what. Every view, API endpoint and domain function asks here.
+
+Access is deny-by-default and per case: a user's role on a case
+(``CaseMembership.Role``) grants abilities on that case alone. A user who is
+not a member cannot learn that a case exists: ``get_case_for`` answers 404,
+exactly as for an id that was never used, and records the denial.
+
+Global roles are Django groups: ``Forensic artist`` and ``Investigator`` may
+open cases, ``Auditor`` reads the audit trail. Superusers (admins) manage
+cases and memberships but do not handle evidence unless they are members.
+"""
+
+from enum import StrEnum
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest
+
+from . import audit
+from .models import Case, CaseMembership
+
+
+class GlobalRole(StrEnum):
+    """The names of the Django groups created by migration ``0002_roles``."""
+
+    FORENSIC_ARTIST = "Forensic artist"
+    INVESTIGATOR = "Investigator"
+    AUDITOR = "Auditor"
+
+
+class Ability(StrEnum):
+    VIEW_CASE = "view_case"
+    EDIT_CASE = "edit_case"  # title, description, close, reopen, archive
+    MANAGE_MEMBERS = "manage_members"
+    UPLOAD_SKETCH = "upload_sketch"
+    REQUEST_COMPOSITE = "request_composite"
+    COMPARE = "compare"
+    RELEASE_COMPOSITE = "release_composite"
+    EXPORT_CASE = "export_case"
+
+
+Role = CaseMembership.Role
+
+ROLE_ABILITIES: dict[str, frozenset[Ability]] = {
+    Role.FORENSIC_ARTIST: frozenset(
+        {Ability.VIEW_CASE, Ability.UPLOAD_SKETCH, Ability.REQUEST_COMPOSITE, Ability.COMPARE}
+    ),
+    Role.INVESTIGATOR: frozenset({Ability.VIEW_CASE, Ability.COMPARE, Ability.RELEASE_COMPOSITE, Ability.EXPORT_CASE}),
+    Role.CASE_LEAD: frozenset(Ability),
+}
+ADMIN_ABILITIES = frozenset({Ability.VIEW_CASE, Ability.EDIT_CASE, Ability.MANAGE_MEMBERS})
+
+# Abilities that add evidence or change it; only an open case accepts them.
+OPEN_CASE_ONLY = frozenset({Ability.UPLOAD_SKETCH, Ability.REQUEST_COMPOSITE, Ability.RELEASE_COMPOSITE})
+
+
+def abilities(user, case: Case) -> frozenset[Ability]:
+    """Everything ``user`` may do on ``case`` in its current status."""
+    if not user.is_authenticated or not user.is_active:
+        return frozenset()
+    granted = set()
+    role = CaseMembership.objects.filter(case=case, user=user).values_list("role", flat=True).first()
+    if role is not None:
+        granted |= ROLE_ABILITIES[role]
+    if user.is_superuser:
+        granted |= ADMIN_ABILITIES
+    if case.status != Case.Status.OPEN:
+        granted -= OPEN_CASE_ONLY
+    if case.status == Case.Status.ARCHIVED:
+        granted.discard(Ability.EDIT_CASE)
+    return frozenset(granted)
+
+
+def can(user, ability: Ability, case: Case) -> bool:
+    return ability in abilities(user, case)
+
+
+def has_global_role(user, role: GlobalRole) -> bool:
+    return user.is_authenticated and user.is_active and user.groups.filter(name=role).exists()
+
+
+def can_create_case(user) -> bool:
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return (
+        user.is_superuser or user.groups.filter(name__in=[GlobalRole.FORENSIC_ARTIST, GlobalRole.INVESTIGATOR]).exists()
+    )
+
+
+def can_view_audit(user) -> bool:
+    return user.is_authenticated and user.is_active and (user.is_superuser or has_global_role(user, GlobalRole.AUDITOR))
+
+
+def get_case_for(user, pk, request: HttpRequest | None = None, ability: Ability = Ability.VIEW_CASE) -> Case:
+    """The case ``pk`` if ``user`` may exercise ``ability`` on it.
+
+    Raises ``Http404`` when the user may not see the case (whether or not
+    it exists) and ``PermissionDenied`` when a member lacks the ability.
+    Either way the denial is audited. Call it before opening a transaction,
+    so that the denial's audit event is committed and not rolled back with
+    the request's work.
+    """
+    try:
+        case_id = int(pk)
+    except (TypeError, ValueError):
+        case_id = None
+    case = Case.objects.visible_to(user).filter(pk=case_id).first() if case_id is not None else None
+    if case is None:
+        record_denial(
+            user,
+            request,
+            case=Case.objects.filter(pk=case_id).first() if case_id is not None else None,
+            object_id=str(pk)[:64],
+            ability=ability,
+            reason="not_member",
+        )
+        raise Http404("No case found.")
+    require(user, ability, case, request)
+    return case
+
+
+def require(user, ability: Ability, case: Case, request: HttpRequest | None = None) -> None:
+    """Raise ``PermissionDenied`` (audited) unless ``user`` may exercise ``ability`` on ``case``."""
+    if not can(user, ability, case):
+        record_denial(user, request, case=case, object_id=str(case.pk), ability=ability, reason="role")
+        raise PermissionDenied(f"Your role on case {case.reference} does not allow this.")
+
+
+def record_denial(
+    user, request: HttpRequest | None, *, case: Case | None, object_id: str, ability: str, reason: str
+) -> None:
+    details = {"ability": ability, "reason": reason}
+    if request is not None:
+        details.update(method=request.method, path=request.path[:500])
+    audit.record(
+        audit.Action.ACCESS_DENIED,
+        user=user if user.is_authenticated else None,
+        request=request,
+        case=case,
+        object_type="case",
+        object_id=object_id,
+        outcome=audit.Outcome.DENIED,
+        details=details,
+    )

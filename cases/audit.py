@@ -1,0 +1,142 @@
+"""The audit trail's only writer.
+
+``record`` appends one event inside the caller's transaction: if the change
+it records rolls back, so does the event. Events form a SHA-256 hash chain;
+``canonical_content`` is the one definition of what is hashed.
+"""
+
+import datetime
+import hashlib
+import ipaddress
+import json
+from typing import Any
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from .models import AuditChainHead, AuditEvent, Case, CaseMembership
+
+GENESIS_HASH = "0" * 64
+
+Action = AuditEvent.Action
+Outcome = AuditEvent.Outcome
+
+# The fields covered by the hash, in the canonical form's key order.
+HASHED_FIELDS = (
+    "sequence",
+    "timestamp",
+    "user_id",
+    "username",
+    "role",
+    "action",
+    "object_type",
+    "object_id",
+    "case_id",
+    "outcome",
+    "ip",
+    "user_agent",
+    "request_id",
+    "details",
+    "prev_hash",
+)
+
+
+def canonical_content(event: AuditEvent) -> bytes:
+    """The bytes hashed for an event: its content and ``prev_hash`` as canonical JSON."""
+    content = {name: getattr(event, name) for name in HASHED_FIELDS}
+    content["timestamp"] = event.timestamp.astimezone(datetime.UTC).isoformat(timespec="microseconds")
+    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def compute_hash(event: AuditEvent) -> str:
+    return hashlib.sha256(canonical_content(event)).hexdigest()
+
+
+def record(
+    action: str,
+    *,
+    user=None,
+    request: HttpRequest | None = None,
+    obj: models.Model | None = None,
+    case: Case | None = None,
+    outcome: str = Outcome.SUCCESS,
+    details: dict[str, Any] | None = None,
+    username: str | None = None,
+    role: str | None = None,
+    object_type: str | None = None,
+    object_id: str | int | None = None,
+) -> AuditEvent:
+    """Append an audit event in the current transaction and return it.
+
+    ``user`` defaults to ``request.user``; IP, user agent and request id come
+    from ``request``. ``obj`` fills ``object_type``/``object_id`` (and
+    ``case`` when the object belongs to one). ``username`` overrides the
+    recorded name (a failed login has a name but no user); ``role`` defaults
+    to the user's role on ``case``, else their global roles.
+    """
+    if user is None and request is not None and request.user.is_authenticated:
+        user = request.user
+    if user is not None and not user.is_authenticated:
+        user = None
+    if case is None and obj is not None:
+        case = _case_of(obj)
+    event = AuditEvent(
+        timestamp=timezone.now(),
+        user=user,
+        username=username if username is not None else (user.get_username() if user else ""),
+        role=role if role is not None else _role_of(user, case),
+        action=Action(action),
+        object_type=object_type if object_type is not None else (obj._meta.model_name if obj is not None else ""),
+        object_id=str(object_id if object_id is not None else (obj.pk if obj is not None else "")),
+        case=case,
+        outcome=Outcome(outcome),
+        ip=_client_ip(request),
+        user_agent=request.headers.get("User-Agent", "")[:512] if request else "",
+        request_id=getattr(request, "request_id", "") if request else "",
+        # Stored exactly as hashed: JSON round-tripped once here.
+        details=json.loads(json.dumps(details or {}, cls=DjangoJSONEncoder)),
+    )
+    with transaction.atomic():
+        head, _ = AuditChainHead.objects.select_for_update().get_or_create(pk=1, defaults={"hash": GENESIS_HASH})
+        event.sequence = head.sequence + 1
+        event.prev_hash = head.hash
+        event.hash = compute_hash(event)
+        event.save(force_insert=True)
+        head.sequence, head.hash = event.sequence, event.hash
+        head.save(update_fields=["sequence", "hash"])
+    return event
+
+
+def _case_of(obj: models.Model) -> Case | None:
+    if isinstance(obj, Case):
+        return obj
+    case = getattr(obj, "case", None)
+    return case if isinstance(case, Case) else None
+
+
+def _role_of(user, case: Case | None) -> str:
+    if user is None:
+        return ""
+    if case is not None:
+        membership = CaseMembership.objects.filter(case=case, user=user).first()
+        if membership is not None:
+            return membership.role
+    roles = sorted(group.name for group in user.groups.all())
+    if user.is_superuser:
+        roles.insert(0, "admin")
+    return ", ".join(roles)[:100]
+
+
+def _client_ip(request: HttpRequest | None) -> str | None:
+    if request is None:
+        return None
+    address = request.META.get("REMOTE_ADDR", "")
+    if settings.TRUST_PROXY_HEADERS and request.headers.get("X-Forwarded-For"):
+        address = request.headers["X-Forwarded-For"].split(",")[0].strip()
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return None

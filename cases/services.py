@@ -1,0 +1,250 @@
+"""Domain operations. Each changes state and records it, in one transaction.
+
+Every function checks the acting user's ability first (``access.require``,
+audited when denied), then makes its change and calls ``audit.record``
+inside the same ``transaction.atomic()``: the change and its audit event
+commit together or not at all.
+"""
+
+import hashlib
+import io
+from typing import IO
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from PIL import Image, UnidentifiedImageError
+
+from . import audit
+from .access import Ability, can_create_case, record_denial, require
+from .models import Case, CaseMembership, Composite, Style, WitnessSketch, sketch_upload_to
+
+Action = audit.Action
+
+# File extensions for the formats Pillow reports.
+EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "TIFF": "tif", "GIF": "gif", "BMP": "bmp"}
+
+STATUS_ACTIONS = {
+    Case.Status.OPEN: Action.CASE_REOPENED,
+    Case.Status.CLOSED: Action.CASE_CLOSED,
+    Case.Status.ARCHIVED: Action.CASE_ARCHIVED,
+}
+
+
+def create_case(*, user, reference: str, title: str, description: str = "", request: HttpRequest | None = None) -> Case:
+    """Open a case; its creator becomes its case lead."""
+    if not can_create_case(user):
+        record_denial(user, request, case=None, object_id="", ability="create_case", reason="role")
+        raise PermissionDenied("Your role does not allow opening cases.")
+    with transaction.atomic():
+        case = Case.objects.create(reference=reference, title=title, description=description, created_by=user)
+        CaseMembership.objects.create(case=case, user=user, role=CaseMembership.Role.CASE_LEAD, granted_by=user)
+        audit.record(
+            Action.CASE_CREATED,
+            user=user,
+            request=request,
+            obj=case,
+            details={"reference": reference, "title": title, "lead": user.get_username()},
+        )
+    return case
+
+
+def update_case(case: Case, *, user, title: str, description: str, request: HttpRequest | None = None) -> Case:
+    require(user, Ability.EDIT_CASE, case, request)
+    changes = {
+        field: [getattr(case, field), value]
+        for field, value in (("title", title), ("description", description))
+        if getattr(case, field) != value
+    }
+    if not changes:
+        return case
+    with transaction.atomic():
+        for field, (_, value) in changes.items():
+            setattr(case, field, value)
+        case.save(update_fields=[*changes, "updated_at"])
+        audit.record(Action.CASE_UPDATED, user=user, request=request, obj=case, details={"changes": changes})
+    return case
+
+
+def set_case_status(case: Case, status: str, *, user, reason: str = "", request: HttpRequest | None = None) -> Case:
+    """Close, reopen or archive a case, following ``Case.TRANSITIONS``."""
+    require(user, Ability.EDIT_CASE, case, request)
+    with transaction.atomic():
+        locked = Case.objects.select_for_update().get(pk=case.pk)
+        if not locked.can_become(status):
+            raise ValidationError(f"A case that is {locked.get_status_display().lower()} cannot become {status}.")
+        previous = locked.status
+        locked.status = status
+        locked.save(update_fields=["status", "updated_at"])
+        audit.record(
+            STATUS_ACTIONS[status],
+            user=user,
+            request=request,
+            obj=locked,
+            details={"from": previous, "to": status, "reason": reason},
+        )
+    case.refresh_from_db()
+    return case
+
+
+def grant_membership(case: Case, member, role: str, *, user, request: HttpRequest | None = None) -> CaseMembership:
+    """Give ``member`` ``role`` on ``case``, or change the role they have."""
+    require(user, Ability.MANAGE_MEMBERS, case, request)
+    role = CaseMembership.Role(role)
+    with transaction.atomic():
+        membership = CaseMembership.objects.select_for_update().filter(case=case, user=member).first()
+        if membership is None:
+            membership = CaseMembership.objects.create(case=case, user=member, role=role, granted_by=user)
+            action, details = Action.MEMBERSHIP_GRANTED, {"member": member.get_username(), "role": role}
+        elif membership.role != role:
+            _keep_a_lead(case, membership)
+            details = {"member": member.get_username(), "from": membership.role, "to": role}
+            membership.role, membership.granted_by = role, user
+            membership.save(update_fields=["role", "granted_by"])
+            action = Action.MEMBERSHIP_CHANGED
+        else:
+            return membership
+        audit.record(action, user=user, request=request, obj=membership, case=case, details=details)
+    return membership
+
+
+def revoke_membership(case: Case, member, *, user, request: HttpRequest | None = None) -> None:
+    require(user, Ability.MANAGE_MEMBERS, case, request)
+    with transaction.atomic():
+        membership = CaseMembership.objects.select_for_update().filter(case=case, user=member).first()
+        if membership is None:
+            return
+        _keep_a_lead(case, membership)
+        membership_id = membership.pk
+        membership.delete()
+        audit.record(
+            Action.MEMBERSHIP_REVOKED,
+            user=user,
+            request=request,
+            case=case,
+            object_type="casemembership",
+            object_id=membership_id,
+            details={"member": member.get_username(), "role": membership.role},
+        )
+
+
+def _keep_a_lead(case: Case, membership: CaseMembership) -> None:
+    """Refuse to remove a case's last case lead."""
+    if membership.role != CaseMembership.Role.CASE_LEAD:
+        return
+    leads = CaseMembership.objects.filter(case=case, role=CaseMembership.Role.CASE_LEAD).exclude(pk=membership.pk)
+    if not leads.exists():
+        raise ValidationError("A case needs at least one case lead.")
+
+
+def add_sketch(
+    case: Case,
+    upload: IO[bytes],
+    *,
+    user,
+    style: str,
+    filename: str = "",
+    witness_reference: str = "",
+    interview_notes: str = "",
+    revises: WitnessSketch | None = None,
+    request: HttpRequest | None = None,
+) -> WitnessSketch:
+    """Store a witness sketch exactly as uploaded, named by its SHA-256."""
+    require(user, Ability.UPLOAD_SKETCH, case, request)
+    if revises is not None and revises.case_id != case.pk:
+        raise ValidationError("A revision must revise a sketch of the same case.")
+    data = upload.read()
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            extension = EXTENSIONS.get(image.format, (image.format or "bin").lower())
+    except (UnidentifiedImageError, OSError):
+        raise ValidationError("This file is not an image we can read.") from None
+    sketch = WitnessSketch(
+        case=case,
+        uploaded_by=user,
+        original_filename=(filename or getattr(upload, "name", "") or "")[:255],
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+        width=width,
+        height=height,
+        style=Style(style),
+        witness_reference=witness_reference,
+        interview_notes=interview_notes,
+        revises=revises,
+    )
+    name = sketch_upload_to(sketch, f"upload.{extension}")
+    stored_now = not default_storage.exists(name)
+    if stored_now:
+        saved = default_storage.save(name, ContentFile(data))
+        if saved != name:
+            raise RuntimeError(f"Storage renamed {name} to {saved}; content-addressed names must be kept")
+    sketch.original.name = name
+    try:
+        with transaction.atomic():
+            sketch.save(force_insert=True)
+            audit.record(
+                Action.SKETCH_UPLOADED,
+                user=user,
+                request=request,
+                obj=sketch,
+                details={
+                    "sha256": sketch.sha256,
+                    "size": sketch.size,
+                    "filename": sketch.original_filename,
+                    "style": sketch.style,
+                    "revises": revises.pk if revises else None,
+                },
+            )
+    except Exception:
+        if stored_now and not WitnessSketch.objects.filter(sha256=sketch.sha256).exists():
+            default_storage.delete(name)
+        raise
+    return sketch
+
+
+def request_composite(
+    sketch: WitnessSketch, style: str, *, user, parameters: dict | None = None, request: HttpRequest | None = None
+) -> Composite:
+    """Ask for a composite of ``sketch`` in ``style``; it starts as ``requested``."""
+    require(user, Ability.REQUEST_COMPOSITE, sketch.case, request)
+    with transaction.atomic():
+        composite = Composite.objects.create(
+            sketch=sketch, style=Style(style), requested_by=user, parameters=parameters or {}
+        )
+        audit.record(
+            Action.COMPOSITE_REQUESTED,
+            user=user,
+            request=request,
+            obj=composite,
+            details={"sketch": sketch.pk, "sketch_sha256": sketch.sha256, "style": composite.style},
+        )
+    return composite
+
+
+def release_composite(composite: Composite, *, user, reason: str, request: HttpRequest | None = None) -> Composite:
+    """Mark a finished composite as released for dissemination."""
+    require(user, Ability.RELEASE_COMPOSITE, composite.sketch.case, request)
+    if not reason.strip():
+        raise ValidationError("Give a reason for releasing this composite.")
+    with transaction.atomic():
+        locked = Composite.objects.select_for_update().get(pk=composite.pk)
+        if locked.status != Composite.Status.DONE:
+            raise ValidationError("Only a finished composite can be released.")
+        if locked.released:
+            return locked
+        locked.released, locked.released_by, locked.released_at = True, user, timezone.now()
+        locked.release_reason = reason
+        locked.save(update_fields=["released", "released_by", "released_at", "release_reason"])
+        audit.record(
+            Action.COMPOSITE_RELEASED,
+            user=user,
+            request=request,
+            obj=locked,
+            case=locked.sketch.case,
+            details={"reason": reason, "output_sha256": locked.output_sha256},
+        )
+    return locked

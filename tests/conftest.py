@@ -1,0 +1,83 @@
+"""Shared fixtures: one case with a member in each role, and users outside it."""
+
+import pytest
+
+from cases.access import GlobalRole
+from cases.models import AuditEvent, CaseMembership
+
+from .factories import CaseFactory, MembershipFactory, UserFactory
+
+Role = CaseMembership.Role
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def media_in_tmp(settings, tmp_path):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": tmp_path}},
+    }
+
+
+@pytest.fixture
+def lead(db):
+    return UserFactory(username="lead", groups=[GlobalRole.INVESTIGATOR])
+
+
+@pytest.fixture
+def case(lead):
+    case = CaseFactory(reference="2026-CID-0042", title="Street robbery", created_by=lead)
+    MembershipFactory(case=case, user=lead, role=Role.CASE_LEAD)
+    return case
+
+
+@pytest.fixture
+def artist(case):
+    user = UserFactory(username="artist", groups=[GlobalRole.FORENSIC_ARTIST])
+    MembershipFactory(case=case, user=user, role=Role.FORENSIC_ARTIST)
+    return user
+
+
+@pytest.fixture
+def investigator(case):
+    user = UserFactory(username="investigator", groups=[GlobalRole.INVESTIGATOR])
+    MembershipFactory(case=case, user=user, role=Role.INVESTIGATOR)
+    return user
+
+
+@pytest.fixture
+def outsider(db):
+    """A forensic artist who is not a member of ``case``."""
+    return UserFactory(username="outsider", groups=[GlobalRole.FORENSIC_ARTIST])
+
+
+@pytest.fixture
+def auditor(db):
+    return UserFactory(username="auditor", groups=[GlobalRole.AUDITOR])
+
+
+@pytest.fixture
+def admin(db):
+    return UserFactory(username="admin", is_staff=True, is_superuser=True)
+
+
+class AuditLog:
+    """The audit events written since ``mark()``."""
+
+    def __init__(self) -> None:
+        self.mark()
+
+    def mark(self) -> None:
+        self.start = AuditEvent.objects.order_by("-sequence").values_list("sequence", flat=True).first() or 0
+
+    def new(self) -> list[AuditEvent]:
+        return list(AuditEvent.objects.filter(sequence__gt=self.start))
+
+
+@pytest.fixture
+def audit_log(db) -> AuditLog:
+    return AuditLog()
