@@ -1,0 +1,365 @@
+"""Train a sketch-inversion model: ``python -m inversion.train --help``.
+
+One model per sketch style, on synthetic sketches of aligned face photos
+(optionally mixed with hand-drawn pairs). Checkpoints are written atomically
+every ``--checkpoint-every`` steps with the optimiser state, so ``--resume``
+continues a run exactly where it stopped (the batches of step ``k`` depend
+only on ``--seed`` and ``k``). Next to the checkpoint: ``<out>.csv`` with the
+losses and ``<out>.samples/step_<k>.png`` grids (sketch / composite / photo).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from inversion import STYLES, align
+from inversion.checkpoints import load_checkpoint, save_checkpoint
+from inversion.data import (
+    AlignedPhotos,
+    PairedSketches,
+    SyntheticSketches,
+    load_aligned,
+    split_by_identity,
+    to_image,
+)
+from inversion.losses import (
+    FEATURE_NETS,
+    LossWeights,
+    PatchDiscriminator,
+    discriminator_loss,
+    feature_network,
+    generator_loss,
+)
+from inversion.model import IN_CHANNELS, SketchInversionNet
+
+
+@dataclass
+class TrainConfig:
+    style: str
+    data: list[str]
+    out: Path
+    steps: int = 3000
+    batch_size: int = 16
+    resolution: int = align.RESOLUTION
+    feature_net: str = "sface"
+    adversarial: bool = False
+    device: str = "auto"
+    resume: bool = False
+    #: Start from another checkpoint's weights (e.g. the grayscale model for
+    #: the line model); a 1-channel first layer is spread over 3 for colour.
+    init: Path | None = None
+    #: Hand-drawn pairs: a folder with photos/ and sketches/ (CUFS layout),
+    #: optionally restricted to the file stems listed in ``hand_drawn_names``.
+    hand_drawn: Path | None = None
+    hand_drawn_names: Path | None = None
+    hand_drawn_fraction: float = 0.25
+    learning_rate: float = 1e-3
+    seed: int = 0
+    checkpoint_every: int = 250
+    precision: str = "auto"  # auto | bf16 | fp32
+    holdout: float = 0.02  # share of identities kept out for validation
+    weights: LossWeights = field(default_factory=LossWeights)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA device is available")
+    return torch.device(name)
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """bfloat16 where the hardware runs it natively (CUDA, CPUs with AVX-512
+    BF16 or AMX), else full precision."""
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    capability = torch.backends.cpu.get_cpu_capability()
+    return torch.bfloat16 if capability in ("AVX512_BF16", "AMX") or _cpu_has("avx512_bf16") else None
+
+
+def _cpu_has(flag: str) -> bool:
+    try:
+        return flag in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
+def warm_start(model: SketchInversionNet, path: Path) -> None:
+    state = load_checkpoint(path)["model"]
+    first = "encode.0.1.weight"
+    if state[first].shape[1] != model.in_channels:
+        state[first] = state[first].mean(dim=1, keepdim=True).repeat(1, model.in_channels, 1, 1)
+    model.load_state_dict(state)
+
+
+def batch_indices(seed: int, step: int, size: int, batch_size: int) -> tuple[np.ndarray, int]:
+    """The photos of step ``step`` and the epoch they count as: a fixed
+    function of seed and step, so a resumed run sees the same batches."""
+    per_epoch = max(1, size // batch_size)
+    epoch, position = divmod(step, per_epoch)
+    order = np.random.default_rng([seed, epoch]).permutation(size)
+    return order[position * batch_size : (position + 1) * batch_size], epoch
+
+
+def stack(items: list[dict], key: str, device: torch.device) -> torch.Tensor:
+    return torch.stack([item[key] for item in items]).to(device, memory_format=torch.channels_last)
+
+
+def sample_grid(model: SketchInversionNet, items: list[dict], device: torch.device) -> np.ndarray:
+    """Rows of sketch / composite / photo, one column per item."""
+    model.eval()
+    with torch.inference_mode():
+        composites = model(stack(items, "sketch", device)).float()
+    model.train()
+    rows = []
+    for item, composite in zip(items, composites, strict=True):
+        sketch = to_image(item["sketch"])
+        sketch = np.stack([sketch] * 3, -1) if sketch.ndim == 2 else sketch
+        rows.append(np.concatenate([sketch, to_image(composite), to_image(item["photo"])], axis=0))
+    return np.concatenate(rows, axis=1)
+
+
+def validate(model: SketchInversionNet, items: list[dict], device: torch.device, features) -> dict[str, float]:
+    model.eval()
+    with torch.inference_mode():
+        composite = model(stack(items, "sketch", device)).float()
+        photo = stack(items, "photo", device)
+        metrics = {"val_pixel_mse": float((composite - photo).pow(2).mean())}
+        if features is not None:
+            a, b = features(composite), features(photo)
+            if "embedding" in a:
+                cos = torch.nn.functional.cosine_similarity(a["embedding"], b["embedding"], dim=1)
+                metrics["val_identity_cosine"] = float(cos.mean())
+    model.train()
+    return metrics
+
+
+def train(config: TrainConfig) -> Path:
+    from PIL import Image
+
+    if config.style not in STYLES:
+        raise SystemExit(f"--style must be one of {STYLES}")
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    dtype = autocast_dtype(config.precision, device)
+
+    photos = AlignedPhotos.concatenate([load_aligned(s, size=config.resolution) for s in config.data])
+    train_photos, val_photos = split_by_identity(photos, config.holdout, seed=config.seed)
+    dataset = SyntheticSketches(train_photos, config.style, seed=config.seed)
+    val_items = [SyntheticSketches(val_photos, config.style, augment=False)[i] for i in range(min(64, len(val_photos)))]
+    hand_drawn = None
+    if config.hand_drawn:
+        names = config.hand_drawn_names.read_text().split() if config.hand_drawn_names else None
+        hand_drawn = PairedSketches.from_folder(config.hand_drawn, config.style, config.resolution, names)
+
+    model = SketchInversionNet(IN_CHANNELS[config.style]).to(device, memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    discriminator = d_optimizer = None
+    if config.adversarial:
+        discriminator = PatchDiscriminator(IN_CHANNELS[config.style] + 3).to(device)
+        d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=config.learning_rate, betas=(0.5, 0.999))
+        if not config.weights.adversarial:
+            config.weights.adversarial = 0.01
+    features = feature_network(config.feature_net, device)
+
+    out = Path(config.out)
+    start = 0
+    if config.resume and out.exists():
+        state = load_checkpoint(out)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if discriminator is not None and "discriminator" in state:
+            discriminator.load_state_dict(state["discriminator"])
+            d_optimizer.load_state_dict(state["discriminator_optimizer"])
+        start = state["step"]
+        print(f"resuming {out} at step {start}")
+    elif config.init:
+        warm_start(model, config.init)
+        print(f"warm start from {config.init}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    samples_dir = out.with_suffix(".samples")
+    samples_dir.mkdir(exist_ok=True)
+    log_path = out.with_suffix(".csv")
+    log_is_new = not log_path.exists() or start == 0
+    log_file = log_path.open("w" if log_is_new else "a", newline="")
+    log = csv.writer(log_file)
+    if log_is_new:
+        log.writerow(
+            [
+                "step",
+                "seconds",
+                "learning_rate",
+                "total",
+                "pixel",
+                "feature",
+                "identity",
+                "total_variation",
+                "adversarial",
+                "discriminator",
+                "images_per_second",
+            ]
+        )
+
+    elapsed = 0.0 if start == 0 else load_checkpoint(out)["metadata"].get("train_seconds", 0.0)
+    model.train()
+    progress = tqdm(range(start, config.steps), initial=start, total=config.steps, desc=f"{config.style}")
+    for step in progress:
+        t0 = time.perf_counter()
+        lr = config.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / config.steps)))
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        indices, epoch = batch_indices(config.seed, step, len(dataset), config.batch_size)
+        dataset.set_epoch(epoch)
+        items = [dataset[int(i)] for i in indices]
+        if hand_drawn is not None:
+            count = round(config.batch_size * config.hand_drawn_fraction)
+            rng = np.random.default_rng([config.seed, step, 7])
+            items[:count] = [hand_drawn[int(i)] for i in rng.choice(len(hand_drawn), count)]
+        sketch, photo = stack(items, "sketch", device), stack(items, "photo", device)
+
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            composite = model(sketch)
+            fake_scores = discriminator(sketch, composite) if discriminator is not None else None
+            loss, terms = generator_loss(config.weights, composite.float(), photo, features, fake_scores)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+        d_value = float("nan")
+        if discriminator is not None:
+            with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                d_loss = discriminator_loss(discriminator(sketch, photo), discriminator(sketch, composite.detach()))
+            d_optimizer.zero_grad(set_to_none=True)
+            d_loss.backward()
+            d_optimizer.step()
+            d_value = float(d_loss)
+
+        seconds = time.perf_counter() - t0
+        elapsed += seconds
+        speed = config.batch_size / seconds
+        progress.set_postfix(loss=f"{float(loss):.4f}", pixel=f"{terms['pixel']:.4f}", img_s=f"{speed:.1f}")
+        log.writerow(
+            [step + 1, round(elapsed, 2), f"{lr:.6f}", f"{float(loss):.5f}"]
+            + [
+                f"{terms[k]:.5f}" if k in terms else ""
+                for k in ("pixel", "feature", "identity", "total_variation", "adversarial")
+            ]
+            + [f"{d_value:.5f}", f"{speed:.2f}"]
+        )
+
+        done = step + 1
+        if done % config.checkpoint_every == 0 or done == config.steps:
+            log_file.flush()
+            metrics = validate(model, val_items, device, features)
+            grid = sample_grid(model, val_items[:8], device)
+            Image.fromarray(grid).save(samples_dir / f"step_{done:06d}.png")
+            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": done}
+            if discriminator is not None:
+                state["discriminator"] = discriminator.state_dict()
+                state["discriminator_optimizer"] = d_optimizer.state_dict()
+            save_checkpoint(
+                out,
+                state,
+                metadata={
+                    "style": config.style,
+                    "resolution": config.resolution,
+                    "feature_net": config.feature_net,
+                    "adversarial": config.adversarial,
+                    "steps": done,
+                    "batch_size": config.batch_size,
+                    "loss_weights": config.weights.as_dict(),
+                    "data": config.data,
+                    "train_photos": len(train_photos),
+                    "train_identities": len(set(train_photos.identities)),
+                    "hand_drawn": str(config.hand_drawn) if config.hand_drawn else None,
+                    "hand_drawn_pairs": len(hand_drawn) if hand_drawn is not None else 0,
+                    "init": str(config.init) if config.init else None,
+                    "precision": str(dtype or torch.float32).replace("torch.", ""),
+                    "device": torch.cuda.get_device_name(device)
+                    if device.type == "cuda"
+                    else f"cpu x{torch.get_num_threads()}",
+                    "train_seconds": round(elapsed, 1),
+                    "learning_rate": config.learning_rate,
+                    "seed": config.seed,
+                    "metrics": metrics,
+                },
+            )
+            progress.write(f"step {done}: checkpoint {out} {metrics}")
+    log_file.close()
+    return out
+
+
+def parse_args(argv: list[str] | None = None) -> TrainConfig:
+    parser = argparse.ArgumentParser(prog="python -m inversion.train", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--style", required=True, choices=STYLES)
+    parser.add_argument("--data", required=True, nargs="+", help="photo folders or .tar.gz archives, PATH[:SUBFOLDER]")
+    parser.add_argument("--out", required=True, type=Path, help="checkpoint file to write (and resume)")
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--resolution", type=int, default=align.RESOLUTION)
+    parser.add_argument("--feature-net", choices=FEATURE_NETS, default="sface")
+    parser.add_argument("--adversarial", action="store_true", help="add a PatchGAN discriminator")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--init", type=Path, help="warm start from this checkpoint's weights")
+    parser.add_argument("--hand-drawn", type=Path, help="folder with photos/ and sketches/ (CUFS layout)")
+    parser.add_argument("--hand-drawn-names", type=Path, help="file listing the stems of the pairs to train on")
+    parser.add_argument("--hand-drawn-fraction", type=float, default=0.25)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoint-every", type=int, default=250)
+    parser.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads for PyTorch")
+    for name, default in asdict(LossWeights()).items():
+        parser.add_argument(f"--{name.replace('_', '-')}-weight", type=float, default=default)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    weights = LossWeights(**{name: getattr(args, f"{name}_weight") for name in asdict(LossWeights())})
+    if args.feature_net != "sface":
+        weights.identity = 0.0
+    return TrainConfig(
+        style=args.style,
+        data=args.data,
+        out=args.out,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        resolution=args.resolution,
+        feature_net=args.feature_net,
+        adversarial=args.adversarial,
+        device=args.device,
+        resume=args.resume,
+        init=args.init,
+        hand_drawn=args.hand_drawn,
+        hand_drawn_names=args.hand_drawn_names,
+        hand_drawn_fraction=args.hand_drawn_fraction,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+        checkpoint_every=args.checkpoint_every,
+        precision=args.precision,
+        weights=weights,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    config = parse_args(argv)
+    out = train(config)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
