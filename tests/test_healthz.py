@@ -13,7 +13,9 @@ def weights_dir(settings, tmp_path):
     return settings.INVERSION_WEIGHTS_DIR
 
 
-def test_healthy_laptop_default_answers_200_with_every_check(client, db, weights_dir):
+def test_healthy_laptop_default_answers_200_with_every_check(client, db, weights_dir, settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+
     response = client.get("/healthz")
 
     assert response.status_code == 200

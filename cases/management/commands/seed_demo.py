@@ -48,13 +48,11 @@ class Command(BaseCommand):
                         case=case, user=users[name], defaults={"role": role, "granted_by": users["lead"]}
                     )
         self.stdout.write(f"Demo case {case.reference}: {case.title}")
-        self.stdout.write("Demo logins (user name / password / role):")
+        self.stdout.write("Demo logins (user name, password, global role; role on the demo case):")
         for name, password, group, role, superuser in DEMO_USERS:
-            what = (
-                "admin (superuser)"
-                if superuser
-                else f"{group}" + (f", {role.label} on {case.reference}" if role else "")
-            )
+            what = "Administrator (superuser)" if superuser else str(group)
+            if role is not None:
+                what += f"; {role.label.lower()} on {case.reference}"
             self.stdout.write(f"  {name:<13} {password:<20} {what}")
 
     def _user(self, name: str, password: str, group: str | None, superuser: bool):

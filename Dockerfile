@@ -1,0 +1,27 @@
+# One image for the web server and the inversion workers.
+# CUDA comes with the torch wheel; the host needs only the NVIDIA driver and
+# the NVIDIA Container Toolkit for the GPU workers.
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
+
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 curl \
+ && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+
+COPY . .
+RUN DEBUG=1 DATA_DIR=/tmp/build python manage.py collectstatic --no-input --verbosity 0 \
+ && useradd --system --uid 10001 --home-dir /app app \
+ && mkdir -p /data && chown app /data
+
+USER app
+ENV DATA_DIR=/data
+EXPOSE 8000
+CMD ["gunicorn", "forensics.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
