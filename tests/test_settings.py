@@ -64,3 +64,12 @@ def test_s3_storage_needs_a_bucket(tmp_path):
     result = load_settings(DEBUG="1", DATA_DIR=str(tmp_path), STORAGE_BACKEND="s3")
 
     assert "S3_BUCKET" in result.stderr
+
+
+def test_celery_runs_in_process_without_redis_and_routes_inversion_jobs_to_their_queue(settings):
+    from forensics import celery_app
+
+    assert celery_app.conf.task_always_eager is settings.CELERY_TASK_ALWAYS_EAGER
+    assert celery_app.conf.task_serializer == "json"
+    assert celery_app.conf.task_acks_late is True
+    assert celery_app.amqp.router.route({}, "inversion.tasks.render")["queue"].name == "inversion"
