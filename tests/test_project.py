@@ -50,3 +50,13 @@ def test_seed_demo_leaves_a_database_with_real_users_alone(db):
 
     assert not Case.objects.exists()
     assert not get_user_model().objects.filter(username="artist").exists()
+
+
+def test_seed_demo_records_the_case_and_its_memberships_in_the_audit_trail(db):
+    call_command("seed_demo", stdout=StringIO())
+
+    assert list(AuditEvent.objects.values_list("action", "username")) == [
+        (AuditEvent.Action.CASE_CREATED, "lead"),
+        (AuditEvent.Action.MEMBERSHIP_GRANTED, "lead"),
+        (AuditEvent.Action.MEMBERSHIP_GRANTED, "lead"),
+    ]

@@ -1,7 +1,9 @@
 """``python manage.py seed_demo``: demo users for every role and one demo case.
 
-Idempotent: users and the case are created when missing and left alone
-otherwise (a changed password stays changed). For laptops and demos only.
+Idempotent: users, the case and its memberships are created when missing
+and left alone otherwise (a changed password stays changed). The case and
+its memberships are made through ``cases.services``, so the demo audit trail
+records them like any others. For laptops and demos only.
 """
 
 from django.contrib.auth import get_user_model
@@ -9,7 +11,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from cases import audit
+from cases import services
 from cases.access import GlobalRole
 from cases.models import Case, CaseMembership
 
@@ -24,29 +26,36 @@ DEMO_USERS = [
     ("admin", "admin-console-2", None, None, True),
 ]
 DEMO_CASE_REFERENCE = "DEMO-0001"
+DEMO_CASE_TITLE = "Demo: street robbery, Market Square"
+DEMO_CASE_DESCRIPTION = "A demonstration case. The witness saw the suspect for about ten seconds at dusk."
 
 
 class Command(BaseCommand):
     help = "Create demo users for each role and a demo case (idempotent), and print the logins."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--if-empty", action="store_true", help="Only seed a new database (one without any user).")
+        parser.add_argument(
+            "--if-empty",
+            action="store_true",
+            help="Only seed a new database: skip when it has users other than the demo users.",
+        )
 
     def handle(self, *args, if_empty: bool = False, **options) -> None:
-        User = get_user_model()
-        if if_empty and User.objects.exists() and not User.objects.filter(username="lead").exists():
-            self.stdout.write("The database already has users; no demo data added.")
+        demo_names = [name for name, *_ in DEMO_USERS]
+        if if_empty and get_user_model().objects.exclude(username__in=demo_names).exists():
+            self.stdout.write("The database has users of its own; no demo data added.")
             return
         with transaction.atomic():
             users = {
                 name: self._user(name, password, group, superuser) for name, password, group, _, superuser in DEMO_USERS
             }
-            case = self._case(users["lead"])
+            lead = users["lead"]
+            case = Case.objects.filter(reference=DEMO_CASE_REFERENCE).first() or services.create_case(
+                user=lead, reference=DEMO_CASE_REFERENCE, title=DEMO_CASE_TITLE, description=DEMO_CASE_DESCRIPTION
+            )
             for name, _, _, role, _ in DEMO_USERS:
-                if role is not None:
-                    CaseMembership.objects.get_or_create(
-                        case=case, user=users[name], defaults={"role": role, "granted_by": users["lead"]}
-                    )
+                if role is not None and not CaseMembership.objects.filter(case=case, user=users[name]).exists():
+                    services.grant_membership(case, users[name], role, user=lead)
         self.stdout.write(f"Demo case {case.reference}: {case.title}")
         self.stdout.write("Demo logins (user name, password, global role; role on the demo case):")
         for name, password, group, role, superuser in DEMO_USERS:
@@ -66,18 +75,3 @@ class Command(BaseCommand):
             if group is not None:
                 user.groups.add(Group.objects.get(name=group))
         return user
-
-    def _case(self, lead) -> Case:
-        case = Case.objects.filter(reference=DEMO_CASE_REFERENCE).first()
-        if case is not None:
-            return case
-        case = Case.objects.create(
-            reference=DEMO_CASE_REFERENCE,
-            title="Demo: street robbery, Market Square",
-            description="A demonstration case. The witness saw the suspect for about ten seconds at dusk.",
-            created_by=lead,
-        )
-        audit.record(
-            audit.Action.CASE_CREATED, user=lead, obj=case, details={"reference": case.reference, "seeded": True}
-        )
-        return case
