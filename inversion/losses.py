@@ -190,4 +190,4 @@ def generator_loss(
     if fake_scores is not None:
         terms["adversarial"] = generator_adversarial_loss(fake_scores)
     total = sum(getattr(weights, name) * value.float() for name, value in terms.items())
-    return total, {name: float(value) for name, value in terms.items()}
+    return total, {name: float(value.detach()) for name, value in terms.items()}

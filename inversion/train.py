@@ -149,7 +149,8 @@ def validate(model: SketchInversionNet, items: list[dict], device: torch.device,
     return metrics
 
 
-def train(config: TrainConfig) -> Path:
+def train(config: TrainConfig, photos: AlignedPhotos | None = None) -> Path:
+    """Run (or resume) training; ``photos`` replaces loading ``config.data``."""
     from PIL import Image
 
     if config.style not in STYLES:
@@ -158,10 +159,13 @@ def train(config: TrainConfig) -> Path:
     torch.manual_seed(config.seed)
     dtype = autocast_dtype(config.precision, device)
 
-    photos = AlignedPhotos.concatenate([load_aligned(s, size=config.resolution) for s in config.data])
+    if photos is None:
+        photos = AlignedPhotos.concatenate([load_aligned(s, size=config.resolution) for s in config.data])
     train_photos, val_photos = split_by_identity(photos, config.holdout, seed=config.seed)
     dataset = SyntheticSketches(train_photos, config.style, seed=config.seed)
-    val_items = [SyntheticSketches(val_photos, config.style, augment=False)[i] for i in range(min(64, len(val_photos)))]
+    val_set = SyntheticSketches(val_photos, config.style, augment=False)
+    # 64 held-out faces spread over the held-out people (they are sorted by person)
+    val_items = [val_set[int(i)] for i in np.linspace(0, len(val_set) - 1, min(64, len(val_set)))]
     hand_drawn = None
     if config.hand_drawn:
         names = config.hand_drawn_names.read_text().split() if config.hand_drawn_names else None

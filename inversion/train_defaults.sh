@@ -1,30 +1,44 @@
 #!/usr/bin/env bash
-# Trains the three shipped models and the recipe comparison, resumably:
+# Trains the recipe comparison and the three shipped models, resumably:
 # rerun the same command after an interruption and each stage continues
 # from its last checkpoint (finished stages are skipped).
 #   bash inversion/train_defaults.sh [DATA_DIR] [RUNS_DIR]
+# Two chains run side by side with one PyTorch thread each: on a 2-core
+# machine shared with other work this degrades gracefully, where one
+# 2-thread run stalls at every OpenMP barrier when another process runs.
 set -euo pipefail
 DATA=${1:-../shared/data}
 RUNS=${2:-runs}
 PY=${PYTHON:-.venv/bin/python}
+THREADS=${THREADS:-1}
 PHOTOS=("$DATA/celeba-6k.tar.gz:train_dataset" "$DATA/lfw-deepfunneled.tar.gz")
 mkdir -p "$RUNS" .cache
 [ -d .cache/cufs/train_photos ] || { mkdir -p .cache/cufs && tar -xzf "$DATA/cufs-train.tar.gz" -C .cache/cufs; }
 
-stage() {  # stage OUT STEPS ARGS...: run or resume until OUT has STEPS steps
-  local out=$1 steps=$2; shift 2
-  if [ -f "$RUNS/$out.done" ]; then echo "skip $out (done)"; return; fi
-  "$PY" -m inversion.train --data "${PHOTOS[@]}" --out "$RUNS/$out.pt" --steps "$steps" --resume "$@"
-  touch "$RUNS/$out.done"
+stage() {  # stage NAME STEPS ARGS...: run or resume until NAME has STEPS steps
+  local name=$1 steps=$2; shift 2
+  if [ -f "$RUNS/$name.done" ]; then echo "skip $name (done)"; return; fi
+  "$PY" -m inversion.train --data "${PHOTOS[@]}" --out "$RUNS/$name.pt" --steps "$steps" --resume \
+    --threads "$THREADS" "$@" > "$RUNS/$name.log" 2>&1
+  touch "$RUNS/$name.done"
 }
+after() { until [ -f "$RUNS/$1.done" ]; do sleep 20; done; }
 
-# Recipe comparison on grayscale: pixel + TV (A) against pixel + TV + SFace
-# feature and identity losses (B), same steps, data and seed.
-stage grayscale-recipe-a 750 --style grayscale --feature-net none
-stage grayscale-recipe-b 750 --style grayscale --feature-net sface
-# The shipped models continue from recipe B (warm start, fresh schedule).
-stage grayscale-synthetic 1500 --style grayscale --feature-net sface --init "$RUNS/grayscale-recipe-b.pt"
-stage grayscale 400 --style grayscale --feature-net sface --init "$RUNS/grayscale-synthetic.pt" \
-  --learning-rate 3e-4 --hand-drawn .cache/cufs --hand-drawn-names inversion/splits/cufs_train.txt
-stage line 1000 --style line --feature-net sface --init "$RUNS/grayscale-synthetic.pt"
-stage color 1000 --style color --feature-net sface --init "$RUNS/grayscale-synthetic.pt"
+# Chain 1. Recipe B (pixel + TV + SFace feature and identity losses), then
+# the grayscale model continues from it (warm start, fresh schedule) and is
+# fine-tuned with hand-drawn CUFS pairs (the 201 of inversion/splits/cufs_train.txt).
+(
+  stage grayscale-recipe-b 750 --style grayscale --feature-net sface
+  stage grayscale-synthetic 1200 --style grayscale --feature-net sface --init "$RUNS/grayscale-recipe-b.pt"
+  stage grayscale 400 --style grayscale --feature-net sface --init "$RUNS/grayscale-synthetic.pt" \
+    --learning-rate 3e-4 --hand-drawn .cache/cufs --hand-drawn-names inversion/splits/cufs_train.txt
+) &
+# Chain 2. Recipe A (pixel + TV only, same steps, data and seed as B), then
+# the line and colour models, warm-started from recipe B's grayscale weights.
+(
+  stage grayscale-recipe-a 750 --style grayscale --feature-net none
+  after grayscale-recipe-b
+  stage line 900 --style line --feature-net sface --init "$RUNS/grayscale-recipe-b.pt"
+  stage color 900 --style color --feature-net sface --init "$RUNS/grayscale-recipe-b.pt"
+) &
+wait

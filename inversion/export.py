@@ -1,0 +1,117 @@
+"""Ship a trained checkpoint as a default model:
+``python -m inversion.export --checkpoint runs/grayscale.pt --style grayscale
+--metrics docs/metrics/grayscale-cufs.json [...]``.
+
+Writes ``inversion/weights/<style>.pt`` (the network's ``state_dict`` in half
+precision plus the training metadata; no optimiser state) and its model card
+``<style>.json``: data, sketch synthesis, resolution, steps, batch size,
+losses, feature network, hardware, wall time, the evaluation figures given
+with ``--metrics``, and the file's SHA-256, which :mod:`inversion.inference`
+checks before loading.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from inversion import STYLES
+from inversion.checkpoints import load_checkpoint, save_checkpoint, sha256_of
+from inversion.inference import WEIGHTS_DIR
+from inversion.model import IN_CHANNELS, SketchInversionNet, count_parameters
+from inversion.sketches import SketchParams
+
+
+def export(
+    checkpoint: Path,
+    style: str,
+    metrics: dict[str, dict],
+    out_dir: Path = WEIGHTS_DIR,
+    lineage: list[dict] | None = None,
+) -> Path:
+    state = load_checkpoint(checkpoint)
+    metadata = state["metadata"]
+    if metadata["style"] != style:
+        raise SystemExit(f"{checkpoint} holds a {metadata['style']} model, not {style}")
+    half = {k: v.half() if v.is_floating_point() else v for k, v in state["model"].items()}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    weights = out_dir / f"{style}.pt"
+    save_checkpoint(weights, {"model": half, "step": metadata["steps"]}, metadata=metadata)
+    net = SketchInversionNet(IN_CHANNELS[style])
+    card = {
+        "model": f"Convolutional Sketch Inversion, {style} sketches",
+        "paper": "Güçlütürk, Güçlü, van Lier, van Gerven, Convolutional Sketch Inversion, arXiv 1606.03073 (2016)",
+        "file": weights.name,
+        "weights_sha256": sha256_of(weights),
+        "storage": "float16 state_dict (computed in float32)",
+        "parameters": count_parameters(net),
+        "resolution": metadata["resolution"],
+        "input": f"{IN_CHANNELS[style]}-channel {style} sketch aligned by inversion.align, values in [-1, 1]",
+        "training": {
+            k: metadata.get(k)
+            for k in (
+                "data",
+                "train_photos",
+                "train_identities",
+                "hand_drawn",
+                "hand_drawn_pairs",
+                "steps",
+                "batch_size",
+                "learning_rate",
+                "loss_weights",
+                "feature_net",
+                "adversarial",
+                "precision",
+                "device",
+                "train_seconds",
+                "seed",
+                "init",
+            )
+        },
+        "lineage": lineage or [],
+        "synthetic_sketches": {
+            "method": "inversion.sketches.synthesize, one random hand per item (SketchParams.sample ranges)",
+            "default_hand": SketchParams().as_dict(),
+        },
+        "validation_during_training": metadata.get("metrics", {}),
+        "metrics": metrics,
+    }
+    (out_dir / f"{style}.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    return weights
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m inversion.export", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", required=True, type=Path)
+    parser.add_argument("--style", required=True, choices=STYLES)
+    parser.add_argument(
+        "--metrics",
+        nargs="*",
+        type=Path,
+        default=[],
+        help="inversion.evaluate JSON files, recorded in the card under their file stem",
+    )
+    parser.add_argument(
+        "--lineage",
+        nargs="*",
+        type=Path,
+        default=[],
+        help="earlier checkpoints this one was warm-started from, for the card",
+    )
+    args = parser.parse_args(argv)
+    metrics = {path.stem: json.loads(path.read_text()) for path in args.metrics}
+    lineage = [load_checkpoint(p)["metadata"] for p in args.lineage]
+    lineage = [
+        {
+            k: m.get(k)
+            for k in ("data", "steps", "batch_size", "feature_net", "hand_drawn", "train_seconds", "device", "init")
+        }
+        for m in lineage
+    ]
+    weights = export(args.checkpoint, args.style, metrics, lineage=lineage)
+    print(f"wrote {weights} ({weights.stat().st_size / 1e6:.1f} MB) and {weights.with_suffix('.json')}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+import pytest
+import torch
+
+from inversion.losses import (
+    LossWeights,
+    discriminator_loss,
+    feature_loss,
+    generator_loss,
+    identity_loss,
+    pixel_loss,
+    total_variation_loss,
+)
+
+
+def test_total_variation_of_a_constant_image_is_zero():
+    assert total_variation_loss(torch.full((1, 3, 8, 8), 0.3)) == 0
+
+
+def test_total_variation_of_a_checkerboard_is_known():
+    board = (torch.arange(4).view(1, 4) + torch.arange(4).view(4, 1)) % 2 * 2.0 - 1  # ±1
+    assert total_variation_loss(board.view(1, 1, 4, 4)) == pytest.approx(8.0)  # 4 + 4
+
+
+def test_pixel_loss_is_mean_squared_error():
+    assert pixel_loss(torch.zeros(1, 3, 2, 2), torch.ones(1, 3, 2, 2)) == pytest.approx(1.0)
+
+
+def test_feature_loss_is_zero_for_identical_features_and_scale_free():
+    features = {"a": torch.randn(2, 4, 5, 5), "embedding": torch.randn(2, 8)}
+    assert feature_loss(features, features) == 0
+    doubled = {"a": features["a"] * 2}
+    assert feature_loss({"a": torch.zeros(2, 4, 5, 5)}, doubled) == pytest.approx(1.0)
+
+
+def test_identity_loss_is_cosine_distance():
+    a = torch.tensor([[1.0, 0.0]])
+    assert identity_loss(a, a) == pytest.approx(0.0)
+    assert identity_loss(a, torch.tensor([[0.0, 1.0]])) == pytest.approx(1.0)
+
+
+def test_discriminator_loss_is_zero_when_it_is_right():
+    assert discriminator_loss(torch.ones(4), torch.zeros(4)) == 0
+
+
+def test_generator_loss_weighs_its_terms():
+    composite, photo = torch.zeros(1, 3, 4, 4), torch.ones(1, 3, 4, 4)
+    total, terms = generator_loss(LossWeights(pixel=2.0, total_variation=5.0), composite, photo)
+    assert terms == {"pixel": 1.0, "total_variation": 0.0}
+    assert float(total) == pytest.approx(2.0)

@@ -1,0 +1,85 @@
+import csv
+
+import numpy as np
+import pytest
+
+from inversion.checkpoints import load_checkpoint
+from inversion.data import AlignedPhotos
+from inversion.losses import LossWeights
+from inversion.train import TrainConfig, parse_args, train
+
+from .inversion_fixtures import generated_face
+
+
+@pytest.fixture
+def photos():
+    faces = [generated_face(seed, size=32) for seed in range(12)]
+    return AlignedPhotos(np.stack(faces), [f"p{i}/face.png" for i in range(12)], [f"p{i}" for i in range(12)])
+
+
+def config(out, steps):
+    return TrainConfig(
+        style="grayscale",
+        data=[],
+        out=out,
+        steps=steps,
+        batch_size=4,
+        resolution=32,
+        feature_net="none",
+        device="cpu",
+        resume=True,
+        checkpoint_every=10,
+        precision="fp32",
+        holdout=0.2,
+        learning_rate=3e-3,
+        weights=LossWeights(identity=0.0),
+    )
+
+
+def losses(path):
+    with open(path) as f:
+        return [(int(row["step"]), float(row["total"])) for row in csv.DictReader(f)]
+
+
+def test_thirty_steps_lower_the_loss_and_resume_from_the_checkpoint(tmp_path, photos):
+    out = tmp_path / "run.pt"
+    train(config(out, steps=20), photos)
+    assert load_checkpoint(out)["step"] == 20
+
+    train(config(out, steps=30), photos)  # picks up at step 20
+    state = load_checkpoint(out)
+    assert state["step"] == 30
+    assert state["metadata"]["steps"] == 30 and state["metadata"]["resolution"] == 32
+    rows = losses(out.with_suffix(".csv"))
+    assert [step for step, _ in rows] == list(range(1, 31))  # no step run twice or skipped
+    first, last = np.mean([v for _, v in rows[:5]]), np.mean([v for _, v in rows[-5:]])
+    assert last < first * 0.8
+    assert sorted(p.name for p in out.with_suffix(".samples").iterdir()) == [
+        "step_000010.png",
+        "step_000020.png",
+        "step_000030.png",
+    ]
+
+
+def test_command_line_fills_the_config():
+    config = parse_args(
+        [
+            "--style",
+            "line",
+            "--data",
+            "a.tar.gz:train",
+            "b",
+            "--out",
+            "x.pt",
+            "--steps",
+            "5",
+            "--feature-net",
+            "none",
+            "--total-variation-weight",
+            "0.5",
+            "--threads",
+            "2",
+        ]
+    )
+    assert config.style == "line" and config.data == ["a.tar.gz:train", "b"] and config.steps == 5
+    assert config.weights.total_variation == 0.5 and config.weights.identity == 0.0
