@@ -140,7 +140,7 @@ def split_by_identity(photos: AlignedPhotos, holdout: float, seed: int = 0) -> t
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
     """uint8 (H, W) or (H, W, C) → float (C, H, W) in [-1, 1]."""
-    array = torch.tensor(np.asarray(image), dtype=torch.float32).div_(127.5).sub_(1.0)
+    array = torch.tensor(np.ascontiguousarray(image), dtype=torch.float32).div_(127.5).sub_(1.0)
     return array.unsqueeze(0) if array.ndim == 2 else array.permute(2, 0, 1)
 
 

@@ -11,6 +11,7 @@ resolution. Results are deterministic for the same input and weights.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,9 @@ from inversion.checkpoints import load_checkpoint, sha256_of
 from inversion.data import as_style, to_image, to_tensor
 from inversion.model import IN_CHANNELS, SketchInversionNet
 
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+#: The shipped weights; ``INVERSION_WEIGHTS_DIR`` points elsewhere (tests, a
+#: deployment that mounts its own verified weights with their cards).
+WEIGHTS_DIR = Path(os.environ.get("INVERSION_WEIGHTS_DIR") or Path(__file__).resolve().parent / "weights")
 
 
 class WeightsError(RuntimeError):

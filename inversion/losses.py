@@ -174,16 +174,21 @@ def generator_loss(
     photo: torch.Tensor,
     features: nn.Module | None = None,
     fake_scores: torch.Tensor | None = None,
+    feature_count: int | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """The weighted objective and each term's value (for logs)."""
+    """The weighted objective and each term's value (for logs).
+
+    ``feature_count`` limits the feature and identity terms to the first
+    images of the batch: the feature network costs more than the generator
+    on a CPU, and half a batch still gives it a useful gradient."""
     terms = {
         "pixel": pixel_loss(composite, photo),
         "total_variation": total_variation_loss(composite),
     }
     if features is not None:
-        composite_features = features(composite)
+        composite_features = features(composite[:feature_count])
         with torch.no_grad():
-            photo_features = features(photo)
+            photo_features = features(photo[:feature_count])
         terms["feature"] = feature_loss(composite_features, photo_features)
         if "embedding" in photo_features and weights.identity:
             terms["identity"] = identity_loss(composite_features["embedding"], photo_features["embedding"])

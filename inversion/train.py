@@ -68,6 +68,7 @@ class TrainConfig:
     checkpoint_every: int = 250
     precision: str = "auto"  # auto | bf16 | fp32
     holdout: float = 0.02  # share of identities kept out for validation
+    feature_batch: int = 8  # images per step that go through the feature network
     weights: LossWeights = field(default_factory=LossWeights)
 
 
@@ -239,7 +240,9 @@ def train(config: TrainConfig, photos: AlignedPhotos | None = None) -> Path:
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             composite = model(sketch)
             fake_scores = discriminator(sketch, composite) if discriminator is not None else None
-            loss, terms = generator_loss(config.weights, composite.float(), photo, features, fake_scores)
+            loss, terms = generator_loss(
+                config.weights, composite.float(), photo, features, fake_scores, config.feature_batch
+            )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -286,6 +289,7 @@ def train(config: TrainConfig, photos: AlignedPhotos | None = None) -> Path:
                     "adversarial": config.adversarial,
                     "steps": done,
                     "batch_size": config.batch_size,
+                    "feature_batch": min(config.feature_batch, config.batch_size),
                     "loss_weights": config.weights.as_dict(),
                     "data": config.data,
                     "train_photos": len(train_photos),
@@ -315,6 +319,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     parser.add_argument("--out", required=True, type=Path, help="checkpoint file to write (and resume)")
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--feature-batch", type=int, default=8, help="images per step for the feature losses")
     parser.add_argument("--resolution", type=int, default=align.RESOLUTION)
     parser.add_argument("--feature-net", choices=FEATURE_NETS, default="sface")
     parser.add_argument("--adversarial", action="store_true", help="add a PatchGAN discriminator")
@@ -352,6 +357,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         hand_drawn_names=args.hand_drawn_names,
         hand_drawn_fraction=args.hand_drawn_fraction,
         learning_rate=args.learning_rate,
+        feature_batch=args.feature_batch,
         seed=args.seed,
         checkpoint_every=args.checkpoint_every,
         precision=args.precision,

@@ -29,16 +29,16 @@ after() { until [ -f "$RUNS/$1.done" ]; do sleep 20; done; }
 # fine-tuned with hand-drawn CUFS pairs (the 201 of inversion/splits/cufs_train.txt).
 (
   stage grayscale-recipe-b 750 --style grayscale --feature-net sface
-  stage grayscale-synthetic 1200 --style grayscale --feature-net sface --init "$RUNS/grayscale-recipe-b.pt"
+  stage grayscale-synthetic 1500 --style grayscale --feature-net sface --init "$RUNS/grayscale-recipe-b.pt"
   stage grayscale 400 --style grayscale --feature-net sface --init "$RUNS/grayscale-synthetic.pt" \
     --learning-rate 3e-4 --hand-drawn .cache/cufs --hand-drawn-names inversion/splits/cufs_train.txt
 ) &
 # Chain 2. Recipe A (pixel + TV only, same steps, data and seed as B), then
-# the line and colour models, warm-started from recipe B's grayscale weights.
+# the line and colour models, warm-started from recipe A's grayscale weights
+# and trained with recipe B's losses.
 (
   stage grayscale-recipe-a 750 --style grayscale --feature-net none
-  after grayscale-recipe-b
-  stage line 900 --style line --feature-net sface --init "$RUNS/grayscale-recipe-b.pt"
-  stage color 900 --style color --feature-net sface --init "$RUNS/grayscale-recipe-b.pt"
+  stage line 1200 --style line --feature-net sface --init "$RUNS/grayscale-recipe-a.pt"
+  stage color 1200 --style color --feature-net sface --init "$RUNS/grayscale-recipe-a.pt"
 ) &
 wait
