@@ -248,6 +248,40 @@ class Composite(models.Model):
         return status in self.TRANSITIONS[self.Status(self.status)]
 
 
+def candidate_upload_to(photo: "CandidatePhoto", filename: str) -> str:
+    """Name the stored file by its content: ``candidates/<sha256>.<ext>``."""
+    extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
+    return f"candidates/{photo.sha256}.{extension}"
+
+
+class CandidatePhoto(models.Model):
+    """A photo of a possible suspect, added to a case as evidence to set beside composites.
+
+    The face-recognition distance between a composite and a candidate is a
+    lead for investigators, never an identification.
+    """
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="candidate_photos")
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    image = models.FileField(upload_to=candidate_upload_to, max_length=200)
+    original_filename = models.CharField(max_length=255, blank=True)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    size = models.PositiveBigIntegerField(help_text="Bytes.")
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    label = models.CharField(max_length=200, help_text="Where the photo comes from, e.g. custody record 2026/1187.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = EvidenceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["case", "-created_at"], name="candidate_case_created_idx")]
+
+    def __str__(self) -> str:
+        return f"Candidate photo {self.pk} ({self.label}) in {self.case.reference}"
+
+
 class AuditEventQuerySet(models.QuerySet):
     def for_case(self, case: Case) -> "AuditEventQuerySet":
         return self.filter(case=case)
