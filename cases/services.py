@@ -6,26 +6,20 @@ inside the same ``transaction.atomic()``: the change and its audit event
 commit together or not at all.
 """
 
-import hashlib
-import io
 from typing import IO
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
-from PIL import Image, UnidentifiedImageError
 
-from . import audit
+from . import audit, custody
 from .access import Ability, can_create_case, record_denial, require
 from .models import Case, CaseMembership, Composite, Style, WitnessSketch, sketch_upload_to
+from .uploads import UploadRejected, validate_upload
 
 Action = audit.Action
-
-# File extensions for the formats Pillow reports.
-EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "TIFF": "tif", "GIF": "gif", "BMP": "bmp"}
 
 STATUS_ACTIONS = {
     Case.Status.OPEN: Action.CASE_REOPENED,
@@ -156,32 +150,36 @@ def add_sketch(
     require(user, Ability.UPLOAD_SKETCH, case, request)
     if revises is not None and revises.case_id != case.pk:
         raise ValidationError("A revision must revise a sketch of the same case.")
-    data = upload.read()
+    original_filename = (filename or getattr(upload, "name", "") or "")[:255]
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            width, height = image.size
-            extension = EXTENSIONS.get(image.format, (image.format or "bin").lower())
-    except (UnidentifiedImageError, OSError):
-        raise ValidationError("This file is not an image we can read.") from None
+        image = validate_upload(upload)
+    except UploadRejected as rejection:
+        audit.record(
+            Action.UPLOAD_REJECTED,
+            user=user,
+            request=request,
+            case=case,
+            object_type="witnesssketch",
+            outcome=audit.Outcome.FAILED,
+            details={"reason": rejection.code, "message": rejection.message, "filename": original_filename}
+            | rejection.details,
+        )
+        raise
     sketch = WitnessSketch(
         case=case,
         uploaded_by=user,
-        original_filename=(filename or getattr(upload, "name", "") or "")[:255],
-        sha256=hashlib.sha256(data).hexdigest(),
-        size=len(data),
-        width=width,
-        height=height,
+        original_filename=original_filename,
+        sha256=image.sha256,
+        size=image.size,
+        width=image.width,
+        height=image.height,
         style=Style(style),
         witness_reference=witness_reference,
         interview_notes=interview_notes,
         revises=revises,
     )
-    name = sketch_upload_to(sketch, f"upload.{extension}")
-    stored_now = not default_storage.exists(name)
-    if stored_now:
-        saved = default_storage.save(name, ContentFile(data))
-        if saved != name:
-            raise RuntimeError(f"Storage renamed {name} to {saved}; content-addressed names must be kept")
+    name = sketch_upload_to(sketch, f"upload.{image.extension}")
+    stored_now = custody.store(name, image.data, user=user, request=request, case=case)
     sketch.original.name = name
     try:
         with transaction.atomic():
@@ -195,6 +193,8 @@ def add_sketch(
                     "sha256": sketch.sha256,
                     "size": sketch.size,
                     "filename": sketch.original_filename,
+                    "format": image.format,
+                    "notes": list(image.notes),
                     "style": sketch.style,
                     "revises": revises.pk if revises else None,
                 },
