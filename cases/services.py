@@ -14,7 +14,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from . import audit, custody
+from . import audit, custody, pipeline
 from .access import Ability, can_create_case, record_denial, require
 from .models import Case, CaseMembership, Composite, Style, WitnessSketch, sketch_upload_to
 from .uploads import UploadRejected, validate_upload
@@ -209,7 +209,8 @@ def add_sketch(
 def request_composite(
     sketch: WitnessSketch, style: str, *, user, parameters: dict | None = None, request: HttpRequest | None = None
 ) -> Composite:
-    """Ask for a composite of ``sketch`` in ``style``; it starts as ``requested``."""
+    """Ask for a composite of ``sketch`` in ``style``; it starts as ``requested``
+    and is sent to a worker when the transaction commits."""
     require(user, Ability.REQUEST_COMPOSITE, sketch.case, request)
     with transaction.atomic():
         composite = Composite.objects.create(
@@ -222,6 +223,7 @@ def request_composite(
             obj=composite,
             details={"sketch": sketch.pk, "sketch_sha256": sketch.sha256, "style": composite.style},
         )
+        pipeline.enqueue(composite)
     return composite
 
 

@@ -226,11 +226,36 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_ROUTES = {"inversion.tasks.*": {"queue": "inversion"}}
+# Workers consume this queue (``celery -A forensics worker -Q inversion``).
+INVERSION_QUEUE = env_str("INVERSION_QUEUE", "inversion")
+CELERY_TASK_ROUTES = {"inversion.tasks.*": {"queue": INVERSION_QUEUE}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A render job is stopped (its composites fail, saying why) after the soft
+# limit, and its process killed after the hard one.
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("INVERSION_TIME_LIMIT", 600)
+CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
 # Longer than the longest job, or Redis redelivers a job that is still running.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+if CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] <= CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured("CELERY_VISIBILITY_TIMEOUT must be longer than INVERSION_TIME_LIMIT + 60 seconds")
+# A worker process loads the networks before it reports ready; give it time.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = 120
 CELERY_TIMEZONE = TIME_ZONE
+# The recovery sweep re-enqueues composites left requested or running too long.
+COMPOSITE_RECOVERY_INTERVAL = env_int("COMPOSITE_RECOVERY_INTERVAL", 300)
+COMPOSITE_STALE_AFTER = env_int("COMPOSITE_STALE_AFTER", CELERY_TASK_TIME_LIMIT + 60)
+CELERY_BEAT_SCHEDULE = {
+    "recover-composites": {"task": "inversion.tasks.recover", "schedule": COMPOSITE_RECOVERY_INTERVAL},
+}
+
+# The composite pipeline (cases/pipeline.py)
+
+# Up to this many waiting composites of one style run through the network together.
+INVERSION_BATCH_SIZE = env_int("INVERSION_BATCH_SIZE", 8)
+# Drawn in a band under every composite image.
+COMPOSITE_LABEL = env_str("COMPOSITE_LABEL", "GENERATED COMPOSITE \N{EN DASH} NOT A PHOTOGRAPH")
+# Side of the stored image in pixels; the network's output is upscaled to it.
+COMPOSITE_SIZE = env_int("COMPOSITE_SIZE", 384)
 
 # Sketch inversion
 

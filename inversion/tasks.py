@@ -1,0 +1,72 @@
+"""Celery tasks of the ``inversion`` queue: the one module of the ML package
+that knows Django. The work itself is in :mod:`cases.pipeline`.
+
+Start a worker with ``celery -A forensics worker -Q inversion --concurrency 1``
+(one process per GPU). Each worker process loads the installed networks once,
+when it starts (``worker_process_init``, in the child, so the parent never
+touches CUDA), and logs the device and the weights' SHA-256.
+"""
+
+import logging
+import random
+
+from celery import shared_task
+from celery.signals import worker_process_init
+from django.conf import settings
+
+from cases import pipeline
+from inversion import STYLES, inference
+
+log = logging.getLogger(__name__)
+
+#: Retries of a job interrupted by a transient error, spaced by ``backoff``.
+MAX_RETRIES = 8
+
+
+@worker_process_init.connect
+def load_models(**kwargs) -> None:
+    """Load every installed network in this worker process and say which."""
+    for style in STYLES:
+        try:
+            model = inference.load_model(style)
+        except inference.WeightsError as error:
+            log.warning("inversion worker: no %s model: %s", style, error)
+            continue
+        log.info(
+            "inversion worker: %s model %s on %s, weights %s SHA-256 %s, code %s",
+            style,
+            model.name,
+            pipeline.device_name(model.device),
+            model.weights_path,
+            model.weights_sha256,
+            pipeline.code_version(),
+        )
+
+
+def backoff(retries: int) -> float:
+    """Seconds before retry number ``retries + 1``: 5, 10, 20, … up to 5 minutes, with jitter."""
+    return min(300, 5 * 2**retries) * random.uniform(0.8, 1.2)
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES)
+def render(self, composite_id: int) -> None:
+    """Render composite ``composite_id``, batched with up to
+    ``INVERSION_BATCH_SIZE - 1`` others waiting in its style."""
+    try:
+        pipeline.render(composite_id, batch_size=settings.INVERSION_BATCH_SIZE)
+    except pipeline.Interrupted as interrupted:
+        countdown = backoff(self.request.retries)
+        log.warning("composites %s interrupted; retrying in %.0f s", interrupted.composite_ids, countdown)
+        for pk in interrupted.composite_ids:
+            if pk != composite_id:
+                try:
+                    render.apply_async((pk,), countdown=countdown)
+                except Exception:
+                    log.exception("could not re-enqueue composite %s; the recovery sweep will", pk)
+        raise self.retry(exc=interrupted.__cause__, countdown=countdown) from interrupted
+
+
+@shared_task
+def recover() -> int:
+    """The periodic recovery sweep (``CELERY_BEAT_SCHEDULE``)."""
+    return len(pipeline.recover())
