@@ -1,6 +1,9 @@
 """Shared fixtures: one case with a member in each role, and users outside it."""
 
+import importlib
+
 import pytest
+from django.db.backends.base.operations import BaseDatabaseOperations
 
 from cases.access import GlobalRole
 from cases.models import AuditEvent, CaseMembership
@@ -8,6 +11,31 @@ from cases.models import AuditEvent, CaseMembership
 from .factories import CaseFactory, MembershipFactory, UserFactory
 
 Role = CaseMembership.Role
+
+APPEND_ONLY = importlib.import_module("cases.migrations.0004_audit_append_only")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def flush_past_the_audit_triggers():
+    """Let the teardown of transactional tests empty the audit tables, as the database owner would.
+
+    The append-only triggers make ``flush`` fail, as they should in
+    production; here they are switched off around the flush only.
+    """
+    original = BaseDatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self, sql_list):
+        if self.connection.vendor == "postgresql":
+            tables = ("cases_auditevent", "cases_auditchainhead")
+            before = [f"ALTER TABLE {table} DISABLE TRIGGER USER" for table in tables]
+            after = [f"ALTER TABLE {table} ENABLE TRIGGER USER" for table in tables]
+        else:
+            before, after = APPEND_ONLY.SQL["sqlite"]["uninstall"], APPEND_ONLY.SQL["sqlite"]["install"]
+        return original(self, [*before, *sql_list, *after])
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(BaseDatabaseOperations, "execute_sql_flush", execute_sql_flush)
+        yield
 
 
 @pytest.fixture(autouse=True)
