@@ -36,6 +36,7 @@ class Ability(StrEnum):
     COMPARE = "compare"
     RELEASE_COMPOSITE = "release_composite"
     EXPORT_CASE = "export_case"
+    ADD_CANDIDATE_PHOTO = "add_candidate_photo"  # a suspect's photo, set beside composites
 
 
 Role = CaseMembership.Role
@@ -44,13 +45,23 @@ ROLE_ABILITIES: dict[str, frozenset[Ability]] = {
     Role.FORENSIC_ARTIST: frozenset(
         {Ability.VIEW_CASE, Ability.UPLOAD_SKETCH, Ability.REQUEST_COMPOSITE, Ability.COMPARE}
     ),
-    Role.INVESTIGATOR: frozenset({Ability.VIEW_CASE, Ability.COMPARE, Ability.RELEASE_COMPOSITE, Ability.EXPORT_CASE}),
+    Role.INVESTIGATOR: frozenset(
+        {
+            Ability.VIEW_CASE,
+            Ability.COMPARE,
+            Ability.RELEASE_COMPOSITE,
+            Ability.EXPORT_CASE,
+            Ability.ADD_CANDIDATE_PHOTO,
+        }
+    ),
     Role.CASE_LEAD: frozenset(Ability),
 }
 ADMIN_ABILITIES = frozenset({Ability.VIEW_CASE, Ability.EDIT_CASE, Ability.MANAGE_MEMBERS})
 
 # Abilities that add evidence or change it; only an open case accepts them.
-OPEN_CASE_ONLY = frozenset({Ability.UPLOAD_SKETCH, Ability.REQUEST_COMPOSITE, Ability.RELEASE_COMPOSITE})
+OPEN_CASE_ONLY = frozenset(
+    {Ability.UPLOAD_SKETCH, Ability.REQUEST_COMPOSITE, Ability.RELEASE_COMPOSITE, Ability.ADD_CANDIDATE_PHOTO}
+)
 
 
 def abilities(user, case: Case) -> frozenset[Ability]:

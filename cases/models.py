@@ -309,6 +309,7 @@ class AuditEvent(models.Model):
         MEMBERSHIP_CHANGED = "membership_changed", "Membership role changed"
         MEMBERSHIP_REVOKED = "membership_revoked", "Membership revoked"
         SKETCH_UPLOADED = "sketch_uploaded", "Sketch uploaded"
+        CANDIDATE_ADDED = "candidate_added", "Candidate photo added"
         UPLOAD_REJECTED = "upload_rejected", "Upload rejected"
         COMPOSITE_REQUESTED = "composite_requested", "Composite requested"
         COMPOSITE_STARTED = "composite_started", "Composite started"
