@@ -1,0 +1,144 @@
+"""Forms for the pages. They validate input; the domain functions in
+``cases.services`` make the changes and record them."""
+
+from django import forms
+from django.contrib.auth import get_user_model
+
+from .models import AuditEvent, Case, CaseMembership, Style, WitnessSketch
+
+IMAGE_TYPES = "image/png,image/jpeg,image/webp,image/tiff,image/bmp,image/gif"
+
+
+class CaseForm(forms.ModelForm):
+    class Meta:
+        model = Case
+        fields = ["reference", "title", "description"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 3})}
+
+
+class SketchForm(forms.Form):
+    image = forms.FileField(
+        label="Sketch image", help_text="A scan or photo of the drawing: PNG, JPEG, WebP or TIFF, up to 20 MB."
+    )
+    style = forms.ChoiceField(
+        label="Drawing style",
+        choices=[("", "Suggest from the image"), *Style.choices],
+        required=False,
+        help_text="Each style has its own trained network. Leave the suggestion unless it is wrong.",
+    )
+    witness_reference = forms.CharField(label="Witness reference", max_length=100, required=False)
+    interview_notes = forms.CharField(label="Interview notes", required=False, widget=forms.Textarea(attrs={"rows": 4}))
+    revises = forms.ModelChoiceField(
+        label="Revision of",
+        queryset=WitnessSketch.objects.none(),
+        required=False,
+        empty_label="None: this is a new sketch",
+        help_text="Choose an earlier sketch when this drawing revises it. Earlier sketches and their composites stay.",
+    )
+
+    def __init__(self, *args, case: Case, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["revises"].queryset = WitnessSketch.objects.filter(case=case)
+        self.fields["revises"].label_from_instance = lambda sketch: (
+            f"Sketch {sketch.pk} · {sketch.get_style_display()} · {sketch.created_at:%d %b %Y %H:%M}"
+        )
+        self.fields["image"].widget.attrs["accept"] = IMAGE_TYPES
+
+
+class CompositeRequestForm(forms.Form):
+    """Which styles to render, and the face box the artist confirmed."""
+
+    styles = forms.MultipleChoiceField(
+        label="Styles",
+        choices=Style.choices,
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Choose at least one style."},
+    )
+    box_left = forms.IntegerField(label="Left", min_value=0, required=False)
+    box_top = forms.IntegerField(label="Top", min_value=0, required=False)
+    box_right = forms.IntegerField(label="Right", min_value=1, required=False)
+    box_bottom = forms.IntegerField(label="Bottom", min_value=1, required=False)
+    box_adjusted = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, sketch: WitnessSketch, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.sketch = sketch
+
+    def clean(self) -> dict:
+        data = super().clean()
+        box = [data.get(f"box_{side}") for side in ("left", "top", "right", "bottom")]
+        if not data.get("box_adjusted") or None in box:
+            data["box"] = None
+            return data
+        left, top, right, bottom = box
+        if right > self.sketch.width or bottom > self.sketch.height:
+            raise forms.ValidationError(
+                f"The face box must lie inside the sketch ({self.sketch.width} x {self.sketch.height} pixels)."
+            )
+        if right - left < 16 or bottom - top < 16:
+            raise forms.ValidationError("The face box must be at least 16 pixels wide and high.")
+        data["box"] = box
+        return data
+
+
+class ReleaseForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason for release",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Recorded in the audit trail and the provenance, e.g. 'Press appeal approved by DI Shaw'.",
+    )
+
+
+class MembershipForm(forms.Form):
+    username = forms.CharField(label="User name", max_length=150)
+    role = forms.ChoiceField(label="Role", choices=CaseMembership.Role.choices)
+
+    def clean_username(self):
+        username = self.cleaned_data["username"].strip()
+        user = get_user_model().objects.filter(username=username, is_active=True).first()
+        if user is None:
+            raise forms.ValidationError(f"There is no active user called {username!r}.")
+        return user
+
+
+class CandidatePhotoForm(forms.Form):
+    image = forms.FileField(label="Photo", help_text="PNG, JPEG or WebP.")
+    label = forms.CharField(
+        label="Source", max_length=200, help_text="Where the photo comes from, e.g. custody record 2026/1187."
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["image"].widget.attrs["accept"] = "image/png,image/jpeg,image/webp"
+
+
+class AuditFilterForm(forms.Form):
+    user = forms.CharField(label="User", required=False)
+    case = forms.CharField(label="Case reference", required=False)
+    action = forms.ChoiceField(label="Action", choices=[("", "Any"), *AuditEvent.Action.choices], required=False)
+    outcome = forms.ChoiceField(label="Outcome", choices=[("", "Any"), *AuditEvent.Outcome.choices], required=False)
+    since = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def filter(self, events):
+        """``events`` narrowed by the valid filters."""
+        data = self.cleaned_data if self.is_valid() else {}
+        if data.get("user"):
+            events = events.filter(username__iexact=data["user"].strip())
+        if data.get("case"):
+            events = events.filter(case__reference__iexact=data["case"].strip())
+        if data.get("action"):
+            events = events.filter(action=data["action"])
+        if data.get("outcome"):
+            events = events.filter(outcome=data["outcome"])
+        if data.get("since"):
+            events = events.filter(timestamp__date__gte=data["since"])
+        if data.get("until"):
+            events = events.filter(timestamp__date__lte=data["until"])
+        return events
+
+    def applied(self) -> dict[str, str]:
+        """The filters in use, for the audit event that records the search."""
+        if not self.is_valid():
+            return {}
+        return {name: str(value) for name, value in self.cleaned_data.items() if value}

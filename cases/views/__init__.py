@@ -1,0 +1,43 @@
+"""Server-rendered pages, one module per area; every view asks
+``cases.access.get_case_for`` before it touches a case."""
+
+from .accounts import PasswordChangeView
+from .audit_log import audit_export, audit_list
+from .cases import case_create, case_detail, case_list, membership_grant, membership_revoke
+from .compare import candidate_add, candidate_image, compare
+from .composites import composite_download, composite_image, composite_release
+from .export import case_export
+from .sketches import (
+    composites_request,
+    composites_status,
+    sketch_crop,
+    sketch_detail,
+    sketch_image,
+    sketch_suggest_style,
+    sketch_upload,
+)
+
+__all__ = [
+    "PasswordChangeView",
+    "audit_export",
+    "audit_list",
+    "candidate_add",
+    "candidate_image",
+    "case_create",
+    "case_detail",
+    "case_export",
+    "case_list",
+    "compare",
+    "composite_download",
+    "composite_image",
+    "composite_release",
+    "composites_request",
+    "composites_status",
+    "membership_grant",
+    "membership_revoke",
+    "sketch_crop",
+    "sketch_detail",
+    "sketch_image",
+    "sketch_suggest_style",
+    "sketch_upload",
+]

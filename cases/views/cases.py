@@ -1,0 +1,162 @@
+"""The case list, opening a case, a case's page with its timeline, and its members."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, Prefetch, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from .. import services
+from ..access import Ability, abilities, can_create_case, can_view_audit, get_case_for, record_denial
+from ..forms import CaseForm, MembershipForm, ReleaseForm
+from ..models import CandidatePhoto, Case, CaseMembership, Composite, WitnessSketch
+
+
+@login_required
+def case_list(request: HttpRequest) -> HttpResponse:
+    cases = (
+        Case.objects.visible_to(request.user)
+        .annotate(sketch_count=Count("sketches", distinct=True))
+        .select_related("created_by")
+    )
+    status = request.GET.get("status", "")
+    if status in Case.Status.values:
+        cases = cases.filter(status=status)
+    query = request.GET.get("q", "").strip()
+    if query:
+        cases = cases.filter(Q(reference__icontains=query) | Q(title__icontains=query))
+    return render(
+        request,
+        "cases/case_list.html",
+        {
+            "cases": cases,
+            "status": status,
+            "query": query,
+            "statuses": Case.Status.choices,
+            "can_create_case": can_create_case(request.user),
+            "can_view_audit": can_view_audit(request.user),
+        },
+    )
+
+
+@login_required
+def case_create(request: HttpRequest) -> HttpResponse:
+    if not can_create_case(request.user):
+        record_denial(request.user, request, case=None, object_id="", ability="create_case", reason="role")
+        raise PermissionDenied("Your role does not allow opening cases.")
+    form = CaseForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        case = services.create_case(user=request.user, request=request, **form.cleaned_data)
+        messages.success(request, f"Case {case.reference} is open. You are its case lead.")
+        return redirect("case_detail", case.pk)
+    return render(request, "cases/case_form.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    when: datetime
+    kind: str
+    text: str
+    who: str
+    url: str = ""
+
+
+def timeline(case: Case, sketches, candidates) -> list[TimelineEntry]:
+    """What happened to the case's evidence, oldest first."""
+    entries = []
+    for sketch in sketches:
+        url = reverse("sketch_detail", args=[case.pk, sketch.pk])
+        text = f"Sketch {sketch.pk} uploaded ({sketch.get_style_display().lower()})"
+        if sketch.revises_id:
+            text += f", revising sketch {sketch.revises_id}"
+        entries.append(TimelineEntry(sketch.created_at, "sketch", text, sketch.uploaded_by.get_username(), url))
+        for composite in sketch.composites.all():
+            who = composite.requested_by.get_username()
+            name = f"{composite.get_style_display()} composite {composite.pk} of sketch {sketch.pk}"
+            entries.append(TimelineEntry(composite.created_at, "request", f"{name} requested", who, url))
+            if composite.finished_at:
+                outcome = "finished" if composite.status == Composite.Status.DONE else "failed"
+                entries.append(TimelineEntry(composite.finished_at, composite.status, f"{name} {outcome}", "", url))
+            if composite.released_at:
+                released_by = composite.released_by.get_username() if composite.released_by else ""
+                entries.append(TimelineEntry(composite.released_at, "release", f"{name} released", released_by, url))
+    for photo in candidates:
+        entries.append(
+            TimelineEntry(
+                photo.created_at, "candidate", f"Candidate photo added: {photo.label}", photo.uploaded_by.get_username()
+            )
+        )
+    return sorted(entries, key=lambda entry: entry.when)
+
+
+@login_required
+def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    case = get_case_for(request.user, pk, request)
+    sketches = (
+        WitnessSketch.objects.filter(case=case)
+        .select_related("uploaded_by", "revises")
+        .prefetch_related(
+            Prefetch(
+                "composites",
+                queryset=Composite.objects.select_related("requested_by", "released_by").order_by("created_at"),
+            )
+        )
+    )
+    candidates = CandidatePhoto.objects.filter(case=case).select_related("uploaded_by")
+    memberships = CaseMembership.objects.filter(case=case).select_related("user")
+    return render(
+        request,
+        "cases/case_detail.html",
+        {
+            "case": case,
+            "sketches": sketches,
+            "candidates": candidates,
+            "timeline": timeline(case, sketches, candidates),
+            "memberships": memberships,
+            "abilities": abilities(request.user, case),
+            "release_form": ReleaseForm(),
+            "membership_form": MembershipForm(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def membership_grant(request: HttpRequest, pk: int) -> HttpResponse:
+    case = get_case_for(request.user, pk, request, ability=Ability.MANAGE_MEMBERS)
+    form = MembershipForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect(reverse("case_detail", args=[case.pk]) + "#members")
+    member, role = form.cleaned_data["username"], form.cleaned_data["role"]
+    try:
+        services.grant_membership(case, member, role, user=request.user, request=request)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        label = CaseMembership.Role(role).label.lower()
+        messages.success(request, f"{member.get_username()} is now {label} on this case.")
+    return redirect(reverse("case_detail", args=[case.pk]) + "#members")
+
+
+@login_required
+@require_POST
+def membership_revoke(request: HttpRequest, pk: int, user_id: int) -> HttpResponse:
+    case = get_case_for(request.user, pk, request, ability=Ability.MANAGE_MEMBERS)
+    member = get_object_or_404(get_user_model(), pk=user_id)
+    try:
+        services.revoke_membership(case, member, user=request.user, request=request)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"{member.get_username()} no longer has access to this case.")
+    return redirect(reverse("case_detail", args=[case.pk]) + "#members")

@@ -1,0 +1,131 @@
+"""The comparison view: a sketch, its composites and a candidate photo side
+by side at one scale, with an overlay slider and zoom; and candidate photos."""
+
+import io
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+from PIL import Image
+
+from inversion import align
+
+from .. import audit
+from ..access import Ability, abilities, get_case_for
+from ..candidates import add_candidate_photo, image_array, similarity
+from ..custody import CustodyError
+from ..forms import CandidatePhotoForm, ReleaseForm
+from ..models import CandidatePhoto, Composite, WitnessSketch
+from .evidence import altered_response, image_response, read_verified, record_view
+from .sketches import CROP_PREVIEW_SIZE
+
+
+def ids(values: list[str]) -> list[int]:
+    return [int(value) for value in values if value.isdigit()]
+
+
+@login_required
+@require_GET
+def compare(request: HttpRequest, pk: int) -> HttpResponse:
+    case = get_case_for(request.user, pk, request, ability=Ability.COMPARE)
+    sketches = WitnessSketch.objects.filter(case=case).prefetch_related("composites")
+    done = Composite.objects.filter(sketch__case=case, status=Composite.Status.DONE).select_related(
+        "sketch", "released_by"
+    )
+    candidates = CandidatePhoto.objects.filter(case=case)
+
+    sketch = sketches.filter(pk__in=ids(request.GET.getlist("sketch"))).first() or sketches.first()
+    chosen = ids(request.GET.getlist("composite"))
+    if chosen:
+        composites = [c for c in done if c.pk in chosen]
+    else:
+        composites = [c for c in done if sketch and c.sketch_id == sketch.pk]
+    candidate = candidates.filter(pk__in=ids(request.GET.getlist("candidate"))).first()
+
+    similarities = []
+    if candidate is not None and composites:
+        try:
+            candidate_data = read_verified(candidate.image, candidate.sha256, request=request, case=case, obj=candidate)
+            for composite in composites:
+                composite_data = read_verified(
+                    composite.image, composite.output_sha256, request=request, case=case, obj=composite
+                )
+                similarities.append((composite, similarity(composite_data, candidate_data)))
+        except CustodyError as error:
+            return altered_response(request, error)
+
+    audit.record(
+        audit.Action.COMPARISON_VIEWED,
+        request=request,
+        case=case,
+        object_type="case",
+        object_id=case.pk,
+        details={
+            "sketch": sketch.pk if sketch else None,
+            "composites": [c.pk for c in composites],
+            "candidate": candidate.pk if candidate else None,
+        },
+    )
+    # The same box the composites were made from, so the sketch crop lines up with them.
+    box = next((c.parameters.get("box") for c in composites if c.parameters.get("box")), None)
+    return render(
+        request,
+        "cases/compare.html",
+        {
+            "case": case,
+            "sketches": sketches,
+            "done": done,
+            "candidates": candidates,
+            "sketch": sketch,
+            "sketch_box": ",".join(str(v) for v in box) if box else "",
+            "composites": composites,
+            "candidate": candidate,
+            "similarities": similarities,
+            "abilities": abilities(request.user, case),
+            "release_form": ReleaseForm(),
+        },
+    )
+
+
+@login_required
+def candidate_add(request: HttpRequest, pk: int) -> HttpResponse:
+    case = get_case_for(request.user, pk, request, ability=Ability.ADD_CANDIDATE_PHOTO)
+    form = CandidatePhotoForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["image"]
+        try:
+            photo = add_candidate_photo(
+                case, upload, user=request.user, label=form.cleaned_data["label"], filename=upload.name, request=request
+            )
+        except ValidationError as error:
+            form.add_error("image", " ".join(error.messages))
+        else:
+            messages.success(request, "The candidate photo is stored. Choose composites to compare it with.")
+            return redirect(reverse("compare", args=[case.pk]) + f"?candidate={photo.pk}")
+    return render(
+        request, "cases/candidate_form.html", {"case": case, "form": form}, status=400 if form.errors else 200
+    )
+
+
+@login_required
+@require_GET
+def candidate_image(request: HttpRequest, pk: int, candidate_pk: int) -> HttpResponse:
+    """The candidate photo; ``?crop=1`` gives the aligned face crop, at the composites' framing."""
+    case = get_case_for(request.user, pk, request)
+    photo = get_object_or_404(CandidatePhoto, case=case, pk=candidate_pk)
+    try:
+        data = read_verified(photo.image, photo.sha256, request=request, case=case, obj=photo)
+    except CustodyError as error:
+        return altered_response(request, error)
+    if request.GET.get("crop") != "1":
+        record_view(request, photo, case, sha256=photo.sha256)
+        return image_response(data, photo.image.name)
+    face = align.align(image_array(data), size=CROP_PREVIEW_SIZE)
+    record_view(request, photo, case, sha256=photo.sha256, derived="face_crop", box=list(face.box))
+    buffer = io.BytesIO()
+    Image.fromarray(face.image).save(buffer, format="PNG")
+    return image_response(buffer.getvalue(), "crop.png")

@@ -1,0 +1,98 @@
+"""A composite's image, its release for dissemination, and the download of a
+released composite with its provenance."""
+
+import io
+import json
+import zipfile
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from .. import services
+from ..access import Ability, get_case_for
+from ..custody import CustodyError
+from ..forms import ReleaseForm
+from ..models import Case, Composite
+from ..provenance import case_summary, composite_provenance, sketch_provenance
+from .evidence import altered_response, image_response, read_verified, record_view
+
+
+def composite_of(case: Case, composite_pk: int) -> Composite:
+    return get_object_or_404(Composite.objects.select_related("sketch__case"), sketch__case=case, pk=composite_pk)
+
+
+@login_required
+@require_GET
+def composite_image(request: HttpRequest, pk: int, composite_pk: int) -> HttpResponse:
+    case = get_case_for(request.user, pk, request)
+    composite = composite_of(case, composite_pk)
+    if composite.status != Composite.Status.DONE or not composite.image:
+        raise Http404("This composite has no image yet.")
+    try:
+        data = read_verified(composite.image, composite.output_sha256, request=request, case=case, obj=composite)
+    except CustodyError as error:
+        return altered_response(request, error)
+    record_view(request, composite, case, sha256=composite.output_sha256)
+    return image_response(data, "composite.png")
+
+
+def back_to(request: HttpRequest, fallback: str) -> str:
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return target
+    return fallback
+
+
+@login_required
+@require_POST
+def composite_release(request: HttpRequest, pk: int, composite_pk: int) -> HttpResponse:
+    case = get_case_for(request.user, pk, request, ability=Ability.RELEASE_COMPOSITE)
+    composite = composite_of(case, composite_pk)
+    form = ReleaseForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give a reason for releasing this composite.")
+    else:
+        try:
+            services.release_composite(
+                composite, user=request.user, reason=form.cleaned_data["reason"], request=request
+            )
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(request, f"Composite {composite.pk} is released for dissemination.")
+    return redirect(back_to(request, reverse("sketch_detail", args=[case.pk, composite.sketch_id])))
+
+
+@login_required
+@require_GET
+def composite_download(request: HttpRequest, pk: int, composite_pk: int) -> HttpResponse:
+    """A released composite as a zip: the image as rendered (labelled, with its
+    provenance in PNG text chunks) and ``provenance.json``."""
+    case = get_case_for(request.user, pk, request)
+    composite = composite_of(case, composite_pk)
+    if not composite.released:
+        raise PermissionDenied("Only a composite released for dissemination can be downloaded on its own.")
+    try:
+        data = read_verified(composite.image, composite.output_sha256, request=request, case=case, obj=composite)
+    except CustodyError as error:
+        return altered_response(request, error)
+    provenance = {
+        "case": case_summary(case),
+        "composite": composite_provenance(composite),
+        "sketch": sketch_provenance(composite.sketch),
+    }
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
+        bundle.writestr(f"composite-{composite.pk}.png", data)
+        bundle.writestr("provenance.json", json.dumps(provenance, indent=2, ensure_ascii=False))
+    record_view(request, composite, case, sha256=composite.output_sha256, download=True, bundle="released")
+    response = HttpResponse(buffer.getvalue(), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{case.reference}-composite-{composite.pk}.zip"'
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -1,0 +1,259 @@
+"""Witness sketches: upload with a style suggestion, the face crop the
+aligner found (adjustable), composite requests and their live status."""
+
+import io
+
+import numpy as np
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db.models import Prefetch
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+from PIL import Image
+
+from inversion import align
+from inversion.sketches import suggest_style
+
+from .. import services
+from ..access import Ability, abilities, get_case_for
+from ..candidates import image_array
+from ..custody import CustodyError
+from ..forms import CompositeRequestForm, SketchForm
+from ..models import Composite, Style, WitnessSketch
+from ..uploads import UploadRejected, processing_image, validate_upload
+from .evidence import altered_response, image_response, read_verified, record_view
+
+#: Largest side of the copy the style suggestion looks at.
+SUGGESTION_SIZE = 512
+#: Side of the face crop preview, in pixels.
+CROP_PREVIEW_SIZE = 192
+#: How far a composite has got, for the progress bar: (step, of).
+PROGRESS = {
+    Composite.Status.REQUESTED: 1,
+    Composite.Status.RUNNING: 2,
+    Composite.Status.DONE: 3,
+    Composite.Status.FAILED: 3,
+}
+
+
+def suggested_style(upload) -> str | None:
+    """The style ``inversion.sketches.suggest_style`` sees in an uploaded
+    image, or None when the file is not an image we accept."""
+    try:
+        image = processing_image(validate_upload(upload).data)
+    except UploadRejected:
+        return None
+    finally:
+        upload.seek(0)
+    image.thumbnail((SUGGESTION_SIZE, SUGGESTION_SIZE))
+    return suggest_style(np.asarray(image))
+
+
+@login_required
+def sketch_upload(request: HttpRequest, pk: int) -> HttpResponse:
+    case = get_case_for(request.user, pk, request, ability=Ability.UPLOAD_SKETCH)
+    initial = {"revises": request.GET.get("revises")} if request.GET.get("revises") else {}
+    form = SketchForm(request.POST or None, request.FILES or None, case=case, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["image"]
+        try:
+            # An unreadable file gets no suggestion; add_sketch then refuses it, saying why.
+            style = form.cleaned_data["style"] or suggested_style(upload) or Style.GRAYSCALE
+            sketch = services.add_sketch(
+                case,
+                upload,
+                user=request.user,
+                style=style,
+                filename=upload.name,
+                witness_reference=form.cleaned_data["witness_reference"],
+                interview_notes=form.cleaned_data["interview_notes"],
+                revises=form.cleaned_data["revises"],
+                request=request,
+            )
+        except ValidationError as error:
+            form.add_error("image", " ".join(error.messages))
+        else:
+            messages.success(request, f"Sketch {sketch.pk} is stored. Check the face crop, then request composites.")
+            return redirect("sketch_detail", case.pk, sketch.pk)
+    status = 400 if form.errors else 200
+    return render(request, "cases/sketch_form.html", {"case": case, "form": form}, status=status)
+
+
+@login_required
+@require_POST
+def sketch_suggest_style(request: HttpRequest, pk: int) -> JsonResponse:
+    """The style suggestion for an image the artist has chosen but not yet uploaded."""
+    get_case_for(request.user, pk, request, ability=Ability.UPLOAD_SKETCH)
+    upload = request.FILES.get("image")
+    if upload is None:
+        return JsonResponse({"message": "Choose an image first."}, status=400)
+    try:
+        validate_upload(upload)
+    except UploadRejected as rejection:
+        return JsonResponse({"message": rejection.message}, status=400)
+    style = suggested_style(upload)
+    return JsonResponse({"style": style, "label": Style(style).label})
+
+
+def face_box(sketch: WitnessSketch, data: bytes) -> tuple[list[int], bool]:
+    """The face box the aligner finds in the sketch, or a centred square when it finds none."""
+    array = image_array(data)
+    box = align.detect(array)
+    if box is not None:
+        return list(box), True
+    height, width = array.shape[:2]
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    return [left, top, left + side, top + side], False
+
+
+def composite_card(request: HttpRequest, composite: Composite, can_release: bool) -> str:
+    return render_to_string(
+        "cases/_composite.html",
+        {
+            "composite": composite,
+            "case": composite.sketch.case,
+            "step": PROGRESS[composite.status],
+            "can_release": can_release,
+            "next_url": reverse("sketch_detail", args=[composite.sketch.case_id, composite.sketch_id]) + "#composites",
+        },
+        request=request,
+    )
+
+
+@login_required
+def sketch_detail(
+    request: HttpRequest, pk: int, sketch_pk: int, form: CompositeRequestForm | None = None
+) -> HttpResponse:
+    case = get_case_for(request.user, pk, request)
+    sketch = get_object_or_404(
+        WitnessSketch.objects.select_related("uploaded_by", "revises").prefetch_related(
+            Prefetch("composites", queryset=Composite.objects.select_related("requested_by", "released_by")),
+            "revisions",
+        ),
+        case=case,
+        pk=sketch_pk,
+    )
+    try:
+        data = read_verified(sketch.original, sketch.sha256, request=request, case=case, obj=sketch)
+    except CustodyError as error:
+        return altered_response(request, error)
+    box, found = face_box(sketch, data)
+    granted = abilities(request.user, case)
+    if form is None:
+        initial = dict(zip(("box_left", "box_top", "box_right", "box_bottom"), box, strict=True))
+        form = CompositeRequestForm(initial={"styles": [sketch.style], **initial}, sketch=sketch)
+    composites = sketch.composites.all()
+    return render(
+        request,
+        "cases/sketch_detail.html",
+        {
+            "case": case,
+            "sketch": sketch,
+            "box": box,
+            "box_found": found,
+            "box_percent": [
+                100 * box[0] / sketch.width,
+                100 * box[1] / sketch.height,
+                100 * (box[2] - box[0]) / sketch.width,
+                100 * (box[3] - box[1]) / sketch.height,
+            ],
+            "form": form,
+            "abilities": granted,
+            "composites": composites,
+            "outstanding": any(c.status in (Composite.Status.REQUESTED, Composite.Status.RUNNING) for c in composites),
+            "cards": [composite_card(request, c, Ability.RELEASE_COMPOSITE in granted) for c in composites],
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@require_GET
+def sketch_image(request: HttpRequest, pk: int, sketch_pk: int) -> HttpResponse:
+    case = get_case_for(request.user, pk, request)
+    sketch = get_object_or_404(WitnessSketch, case=case, pk=sketch_pk)
+    try:
+        data = read_verified(sketch.original, sketch.sha256, request=request, case=case, obj=sketch)
+    except CustodyError as error:
+        return altered_response(request, error)
+    download = request.GET.get("download") == "1"
+    record_view(request, sketch, case, sha256=sketch.sha256, download=download)
+    name = sketch.original.name.rsplit("/", 1)[-1]
+    return image_response(data, name, download_as=f"sketch-{sketch.pk}-{name}" if download else "")
+
+
+def parse_box(value: str, sketch: WitnessSketch) -> list[int] | None:
+    """``"l,t,r,b"`` as a box inside the sketch, or None when it is not one."""
+    try:
+        left, top, right, bottom = (int(part) for part in value.split(","))
+    except ValueError:
+        return None
+    if not (0 <= left < right <= sketch.width and 0 <= top < bottom <= sketch.height):
+        return None
+    return [left, top, right, bottom]
+
+
+@login_required
+@require_GET
+def sketch_crop(request: HttpRequest, pk: int, sketch_pk: int) -> HttpResponse:
+    """The aligned face crop the network will see, for the face box in ``?box=l,t,r,b`` (or the detector's)."""
+    case = get_case_for(request.user, pk, request)
+    sketch = get_object_or_404(WitnessSketch, case=case, pk=sketch_pk)
+    try:
+        data = read_verified(sketch.original, sketch.sha256, request=request, case=case, obj=sketch)
+    except CustodyError as error:
+        return altered_response(request, error)
+    box = parse_box(request.GET.get("box", ""), sketch)
+    face = align.align(image_array(data), size=CROP_PREVIEW_SIZE, box=tuple(box) if box else None)
+    record_view(request, sketch, case, sha256=sketch.sha256, derived="face_crop", box=list(face.box))
+    buffer = io.BytesIO()
+    Image.fromarray(face.image).save(buffer, format="PNG")
+    return image_response(buffer.getvalue(), "crop.png")
+
+
+@login_required
+@require_POST
+def composites_request(request: HttpRequest, pk: int, sketch_pk: int) -> HttpResponse:
+    case = get_case_for(request.user, pk, request, ability=Ability.REQUEST_COMPOSITE)
+    sketch = get_object_or_404(WitnessSketch, case=case, pk=sketch_pk)
+    form = CompositeRequestForm(request.POST, sketch=sketch)
+    if not form.is_valid():
+        return sketch_detail(request, pk, sketch_pk, form=form)
+    box = form.cleaned_data["box"]
+    parameters = {"box": box} if box else {}
+    styles = form.cleaned_data["styles"]
+    for style in styles:
+        services.request_composite(sketch, style, user=request.user, parameters=parameters, request=request)
+    labels = ", ".join(Style(style).label.lower() for style in styles)
+    messages.success(request, f"Composites requested ({labels}). This page shows their progress.")
+    return redirect(reverse("sketch_detail", args=[case.pk, sketch.pk]) + "#composites")
+
+
+@login_required
+@require_GET
+def composites_status(request: HttpRequest, pk: int, sketch_pk: int) -> JsonResponse:
+    """The sketch's composites as the page shows them, for the progress poll."""
+    case = get_case_for(request.user, pk, request)
+    sketch = get_object_or_404(WitnessSketch, case=case, pk=sketch_pk)
+    can_release = Ability.RELEASE_COMPOSITE in abilities(request.user, case)
+    composites = Composite.objects.filter(sketch=sketch).select_related("sketch__case", "requested_by", "released_by")
+    return JsonResponse(
+        {
+            "composites": [
+                {
+                    "id": composite.pk,
+                    "style": composite.style,
+                    "status": composite.status,
+                    "html": composite_card(request, composite, can_release),
+                }
+                for composite in composites
+            ],
+            "outstanding": composites.outstanding().count(),
+        },
+        headers={"Cache-Control": "no-store"},
+    )

@@ -1,0 +1,194 @@
+/* A few small behaviours on top of server-rendered pages. Every page works
+   without them; they add previews, live progress and the comparison tools. */
+"use strict";
+
+function csrfToken(form) {
+  const input = form.querySelector("input[name=csrfmiddlewaretoken]");
+  return input ? input.value : "";
+}
+
+/* Upload: drag and drop, a preview, and the style the image suggests. */
+function setUpUpload(form) {
+  const input = form.querySelector("input[type=file]");
+  const zone = form.querySelector("[data-dropzone]");
+  const preview = form.querySelector("[data-preview]");
+  const image = form.querySelector("[data-preview-image]");
+  const caption = form.querySelector("[data-preview-caption]");
+  const style = form.querySelector("select[name=style]");
+  const suggestion = form.querySelector("[data-suggestion]");
+  let chosenByHand = style.value !== "";
+  style.addEventListener("change", () => { chosenByHand = true; });
+
+  ["dragenter", "dragover"].forEach((name) => zone.addEventListener(name, (event) => {
+    event.preventDefault();
+    zone.classList.add("dragging");
+  }));
+  ["dragleave", "drop"].forEach((name) => zone.addEventListener(name, () => zone.classList.remove("dragging")));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    if (event.dataTransfer.files.length) {
+      input.files = event.dataTransfer.files;
+      input.dispatchEvent(new Event("change"));
+    }
+  });
+
+  input.addEventListener("change", async () => {
+    const file = input.files[0];
+    if (!file) { preview.hidden = true; return; }
+    if (image.src) URL.revokeObjectURL(image.src);
+    image.src = URL.createObjectURL(file);
+    caption.textContent = `${file.name} · ${(file.size / 1024).toFixed(0)} KB`;
+    preview.hidden = false;
+    suggestion.textContent = "Looking at the drawing to suggest its style…";
+    const body = new FormData();
+    body.append("image", file);
+    try {
+      const response = await fetch(form.dataset.suggestUrl, {
+        method: "POST", body, headers: { "X-CSRFToken": csrfToken(form) }, credentials: "same-origin",
+      });
+      const answer = await response.json();
+      if (!response.ok) { suggestion.textContent = answer.message; return; }
+      if (!chosenByHand) style.value = answer.style;
+      suggestion.textContent = `Suggested from the image: ${answer.label}. Change it if the drawing is another style.`;
+    } catch (error) {
+      suggestion.textContent = "No suggestion could be made; choose the style yourself, or leave it to the server.";
+    }
+  });
+}
+
+/* Face crop: the box over the sketch, drawn with the pointer or typed in. */
+function setUpCrop(section) {
+  const stage = section.querySelector("[data-stage]");
+  const overlay = section.querySelector("[data-box]");
+  const preview = section.querySelector("[data-crop-preview]");
+  const fields = ["left", "top", "right", "bottom"].map((side) => section.querySelector(`#id_box_${side}`));
+  const adjusted = section.querySelector("#id_box_adjusted");
+  const reset = section.querySelector("[data-box-reset]");
+  const width = Number(section.dataset.width);
+  const height = Number(section.dataset.height);
+  if (fields.some((field) => !field)) return;
+  let timer = null;
+
+  function show(box) {
+    const [left, top, right, bottom] = box;
+    overlay.style.left = `${(100 * left) / width}%`;
+    overlay.style.top = `${(100 * top) / height}%`;
+    overlay.style.width = `${(100 * (right - left)) / width}%`;
+    overlay.style.height = `${(100 * (bottom - top)) / height}%`;
+  }
+
+  function use(box, byHand) {
+    box.forEach((value, index) => { fields[index].value = Math.round(value); });
+    adjusted.value = byHand ? "True" : "";
+    show(box);
+    clearTimeout(timer);
+    timer = setTimeout(() => { preview.src = `${section.dataset.cropUrl}?box=${box.map(Math.round).join(",")}`; }, 300);
+  }
+
+  function typed() {
+    const box = fields.map((field) => Number(field.value));
+    if (box[0] < box[2] && box[1] < box[3] && box[2] <= width && box[3] <= height) use(box, true);
+  }
+  fields.forEach((field) => field.addEventListener("change", typed));
+  reset.addEventListener("click", () => use(reset.dataset.detected.split(",").map(Number), false));
+
+  function pixel(event) {
+    const rect = stage.getBoundingClientRect();
+    const x = Math.min(Math.max(event.clientX - rect.left, 0), rect.width);
+    const y = Math.min(Math.max(event.clientY - rect.top, 0), rect.height);
+    return [(x * width) / rect.width, (y * height) / rect.height];
+  }
+  let start = null;
+  let current = null;
+  stage.addEventListener("pointerdown", (event) => {
+    start = pixel(event);
+    stage.setPointerCapture(event.pointerId);
+    event.preventDefault();
+  });
+  stage.addEventListener("pointermove", (event) => {
+    if (!start) return;
+    const [x, y] = pixel(event);
+    current = [Math.min(start[0], x), Math.min(start[1], y), Math.max(start[0], x), Math.max(start[1], y)];
+    show(current);
+  });
+  stage.addEventListener("pointerup", () => {
+    if (current && current[2] - current[0] >= 16 && current[3] - current[1] >= 16) use(current, true);
+    else typed();
+    start = null;
+    current = null;
+  });
+}
+
+/* Composites: poll their status and swap in each card as it changes. */
+function setUpPolling(grid) {
+  const announce = document.querySelector("[data-poll-announce]");
+  let delay = 1500;
+  async function poll() {
+    try {
+      const response = await fetch(grid.dataset.poll, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      if (!response.ok) throw new Error(response.statusText);
+      const answer = await response.json();
+      const empty = grid.querySelector("[data-empty]");
+      if (empty && answer.composites.length) empty.remove();
+      for (const composite of answer.composites) {
+        const card = grid.querySelector(`[data-composite="${composite.id}"]`);
+        if (card && card.dataset.status === composite.status) continue;
+        const holder = document.createElement("div");
+        holder.innerHTML = composite.html.trim();
+        const fresh = holder.firstElementChild;
+        if (card) card.replaceWith(fresh); else grid.append(fresh);
+        if (card && announce) announce.textContent = `${fresh.querySelector("h3").textContent.trim()}: ${composite.status}.`;
+      }
+      delay = 1500;
+      if (answer.outstanding === 0) { grid.removeAttribute("data-polling"); return; }
+    } catch (error) {
+      delay = Math.min(delay * 2, 15000);
+    }
+    setTimeout(poll, delay);
+  }
+  setTimeout(poll, 500);
+}
+
+/* Comparison: one zoom for every image, and an overlay slider between two. */
+function setUpCompare(root) {
+  const zoom = root.querySelector("[data-zoom]");
+  const zoomValue = root.querySelector("[data-zoom-value]");
+  zoom.addEventListener("input", () => {
+    root.querySelectorAll("[data-zoom-target]").forEach((target) => target.style.setProperty("--zoom", zoom.value));
+    zoomValue.textContent = `${zoom.value}×`;
+  });
+
+  const overlay = root.querySelector("[data-overlay]");
+  if (!overlay) return;
+  const layers = [...root.querySelectorAll("[data-layer]")];
+  const under = root.querySelector("[data-overlay-under]");
+  const over = root.querySelector("[data-overlay-over]");
+  const slider = root.querySelector("[data-overlay-slider]");
+  const base = root.querySelector("[data-overlay-base]");
+  const top = root.querySelector("[data-overlay-top]");
+  const reveal = root.querySelector("[data-overlay-reveal]");
+  const divider = root.querySelector("[data-overlay-divider]");
+  layers.forEach((layer, index) => {
+    under.add(new Option(layer.dataset.layer, index, index === 0, index === 0));
+    over.add(new Option(layer.dataset.layer, index, index === 1, index === 1));
+  });
+  function draw() {
+    const first = layers[Number(under.value)];
+    const second = layers[Number(over.value)];
+    base.src = first.src;
+    base.alt = first.alt;
+    top.src = second.src;
+    top.alt = second.alt;
+    reveal.style.clipPath = `inset(0 ${100 - slider.value}% 0 0)`;
+    divider.style.left = `${slider.value}%`;
+    slider.setAttribute("aria-valuetext", `${slider.value}% of ${second.dataset.layer} over ${first.dataset.layer}`);
+  }
+  [under, over].forEach((select) => select.addEventListener("change", draw));
+  slider.addEventListener("input", draw);
+  draw();
+}
+
+document.querySelectorAll("[data-upload]").forEach(setUpUpload);
+document.querySelectorAll("[data-crop]").forEach(setUpCrop);
+document.querySelectorAll("[data-poll][data-polling]").forEach(setUpPolling);
+document.querySelectorAll("[data-compare]").forEach(setUpCompare);

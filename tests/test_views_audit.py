@@ -1,0 +1,75 @@
+"""The audit log viewer: filters, paging and exports, each audited."""
+
+import csv
+import io
+import json
+
+import pytest
+from django.urls import reverse
+
+from cases import audit
+from cases.models import AuditEvent
+
+Action = AuditEvent.Action
+
+
+@pytest.fixture
+def events(case, lead, artist):
+    for index in range(60):
+        audit.record(Action.EVIDENCE_VIEWED, user=artist, case=case, details={"index": index})
+    audit.record(Action.ACCESS_DENIED, user=lead, outcome=audit.Outcome.DENIED)
+
+
+@pytest.mark.parametrize("role", ["auditor", "admin"])
+def test_auditors_and_admins_read_the_log_and_reading_is_audited(client, events, role, request, audit_log):
+    client.force_login(request.getfixturevalue(role))
+    audit_log.mark()
+    response = client.get(reverse("audit_list"))
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "Evidence viewed" in content and "Page 1 of 2" in content
+    viewed = audit_log.new()[-1]
+    assert viewed.action == Action.AUDIT_VIEWED and viewed.details == {"filters": {}, "page": 1}
+
+
+@pytest.mark.parametrize("role", ["lead", "artist", "investigator", "outsider"])
+def test_others_may_not_read_the_log(client, case, role, request, audit_log):
+    client.force_login(request.getfixturevalue(role))
+    audit_log.mark()
+    for url in (reverse("audit_list"), reverse("audit_export_csv"), reverse("audit_export_jsonl")):
+        assert client.get(url).status_code == 403
+    assert {e.action for e in audit_log.new()} == {Action.ACCESS_DENIED}
+
+
+def test_anonymous_visitors_are_sent_to_log_in(client):
+    assert client.get(reverse("audit_list")).status_code == 302
+
+
+def test_filters_narrow_the_log(client, events, auditor, case):
+    client.force_login(auditor)
+    by_outcome = client.get(reverse("audit_list"), {"outcome": "denied"})
+    assert by_outcome.context["total"] == 1
+    by_user = client.get(reverse("audit_list"), {"user": "artist", "action": Action.EVIDENCE_VIEWED})
+    assert by_user.context["total"] == 60
+    by_case = client.get(reverse("audit_list"), {"case": case.reference})
+    assert by_case.context["total"] == 60
+    by_date = client.get(reverse("audit_list"), {"since": "2000-01-01", "until": "2000-01-02"})
+    assert by_date.context["total"] == 0 and b"No events match" in by_date.content
+    page_two = client.get(reverse("audit_list"), {"user": "artist", "page": 2})
+    assert len(page_two.context["rows"]) == 10
+    assert b"user=artist&amp;page=1" in page_two.content
+
+
+def test_exports_hold_every_matching_event_and_are_audited(client, events, auditor, audit_log):
+    client.force_login(auditor)
+    audit_log.mark()
+    response = client.get(reverse("audit_export_csv"), {"user": "artist"})
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert len(rows) == 60 and rows[0]["hash"] and json.loads(rows[0]["details"]) == {"index": 0}
+    response = client.get(reverse("audit_export_jsonl"), {"user": "artist"})
+    lines = [json.loads(line) for line in response.content.decode().splitlines()]
+    assert len(lines) == 60 and lines[-1]["details"] == {"index": 59}
+    exports = audit_log.new()
+    assert [e.action for e in exports] == [Action.AUDIT_EXPORTED] * 2
+    assert exports[0].details == {"filters": {"user": "artist"}, "format": "csv", "events": 60}

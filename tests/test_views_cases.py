@@ -1,0 +1,137 @@
+"""The case list, opening a case, the case page and its members."""
+
+import pytest
+from django.urls import reverse
+
+from cases.models import AuditEvent, Case, CaseMembership
+
+from .factories import CaseFactory, MembershipFactory
+from .web import add_sketch, done_composite
+
+Action = AuditEvent.Action
+Role = CaseMembership.Role
+
+
+def test_anonymous_visitors_are_sent_to_log_in(client, case):
+    for url in (reverse("case_list"), reverse("case_detail", args=[case.pk]), reverse("case_create")):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response.url.startswith(reverse("login"))
+
+
+def test_case_list_shows_only_the_users_cases(client, case, artist):
+    CaseFactory(reference="2026-CID-9999", title="Someone else's case")
+    client.force_login(artist)
+    response = client.get(reverse("case_list"))
+    assert response.status_code == 200
+    assert b"2026-CID-0042" in response.content
+    assert b"2026-CID-9999" not in response.content
+
+
+def test_case_list_searches_reference_and_title(client, artist, case):
+    other = CaseFactory(reference="2026-CID-0100", title="Burglary at the mill")
+    MembershipFactory(case=other, user=artist, role=Role.FORENSIC_ARTIST)
+    client.force_login(artist)
+    by_title = client.get(reverse("case_list"), {"q": "mill"}).content
+    assert b"2026-CID-0100" in by_title and b"2026-CID-0042" not in by_title
+    by_reference = client.get(reverse("case_list"), {"q": "0042"}).content
+    assert b"2026-CID-0042" in by_reference and b"2026-CID-0100" not in by_reference
+    assert b"No case of yours matches" in client.get(reverse("case_list"), {"q": "nothing"}).content
+
+
+def test_artist_opens_a_case_and_becomes_its_lead(client, artist, audit_log):
+    client.force_login(artist)
+    assert client.get(reverse("case_create")).status_code == 200
+    audit_log.mark()
+    response = client.post(reverse("case_create"), {"reference": "2026-CID-0077", "title": "Bag snatch"})
+    case = Case.objects.get(reference="2026-CID-0077")
+    assert response.status_code == 302 and response.url == reverse("case_detail", args=[case.pk])
+    assert CaseMembership.objects.get(case=case, user=artist).role == Role.CASE_LEAD
+    assert [e.action for e in audit_log.new()] == [Action.CASE_CREATED]
+
+
+def test_duplicate_reference_is_refused_with_a_message(client, artist, case):
+    client.force_login(artist)
+    response = client.post(reverse("case_create"), {"reference": case.reference, "title": "Again"})
+    assert response.status_code == 400
+    assert b"already exists" in response.content
+
+
+def test_auditor_may_not_open_cases(client, auditor, audit_log):
+    client.force_login(auditor)
+    response = client.get(reverse("case_create"))
+    assert response.status_code == 403
+    assert b"does not allow opening cases" in response.content
+    assert audit_log.new()[-1].action == Action.ACCESS_DENIED
+
+
+@pytest.mark.parametrize("role", ["lead", "artist", "investigator", "admin"])
+def test_members_and_admins_see_the_case_page(client, case, role, request):
+    client.force_login(request.getfixturevalue(role))
+    response = client.get(reverse("case_detail", args=[case.pk]))
+    assert response.status_code == 200
+    assert b"Street robbery" in response.content
+
+
+@pytest.mark.parametrize("role", ["outsider", "auditor"])
+def test_non_members_get_404_and_the_attempt_is_audited(client, case, role, request, audit_log):
+    client.force_login(request.getfixturevalue(role))
+    response = client.get(reverse("case_detail", args=[case.pk]))
+    assert response.status_code == 404
+    assert b"Street robbery" not in response.content
+    assert audit_log.new()[-1].action == Action.ACCESS_DENIED
+
+
+def test_case_page_shows_a_timeline_of_sketches_revisions_and_composites(client, case, artist, investigator):
+    first = add_sketch(case, artist, seed=1)
+    revision = add_sketch(case, artist, seed=2, revises=first)
+    done_composite(revision, artist)
+    client.force_login(investigator)
+    content = client.get(reverse("case_detail", args=[case.pk])).content.decode()
+    assert f"Sketch {first.pk} uploaded" in content
+    assert f"revising sketch {first.pk}" in content
+    assert "composite" in content and "finished" in content
+
+
+def test_actions_follow_the_role(client, case, artist, investigator):
+    client.force_login(artist)
+    content = client.get(reverse("case_detail", args=[case.pk])).content.decode()
+    assert "Upload a sketch" in content and "Export case bundle" not in content
+    client.force_login(investigator)
+    content = client.get(reverse("case_detail", args=[case.pk])).content.decode()
+    assert "Upload a sketch" not in content and "Export case bundle" in content
+    assert "Add a member" not in content
+
+
+def test_lead_grants_and_revokes_membership(client, case, lead, outsider, audit_log):
+    client.force_login(lead)
+    audit_log.mark()
+    response = client.post(
+        reverse("membership_grant", args=[case.pk]), {"username": "outsider", "role": Role.INVESTIGATOR}
+    )
+    assert response.status_code == 302
+    assert CaseMembership.objects.get(case=case, user=outsider).role == Role.INVESTIGATOR
+    response = client.post(reverse("membership_revoke", args=[case.pk, outsider.pk]))
+    assert response.status_code == 302
+    assert not CaseMembership.objects.filter(case=case, user=outsider).exists()
+    assert [e.action for e in audit_log.new()] == [Action.MEMBERSHIP_GRANTED, Action.MEMBERSHIP_REVOKED]
+
+
+def test_unknown_user_and_last_lead_are_explained(client, case, lead):
+    client.force_login(lead)
+    response = client.post(
+        reverse("membership_grant", args=[case.pk]), {"username": "nobody", "role": Role.INVESTIGATOR}, follow=True
+    )
+    assert "There is no active user called" in response.content.decode()
+    response = client.post(reverse("membership_revoke", args=[case.pk, lead.pk]), follow=True)
+    assert "at least one case lead" in response.content.decode()
+    assert CaseMembership.objects.filter(case=case, user=lead).exists()
+
+
+def test_artist_may_not_manage_members_and_outsider_gets_404(client, case, artist, outsider):
+    client.force_login(artist)
+    data = {"username": "outsider", "role": Role.INVESTIGATOR}
+    assert client.post(reverse("membership_grant", args=[case.pk]), data).status_code == 403
+    client.force_login(outsider)
+    assert client.post(reverse("membership_grant", args=[case.pk]), data).status_code == 404
+    assert client.get(reverse("membership_grant", args=[case.pk])).status_code in (404, 405)

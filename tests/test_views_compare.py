@@ -1,0 +1,170 @@
+"""The comparison view, candidate photos, release, downloads and the case export."""
+
+import hashlib
+import io
+import json
+import zipfile
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from cases import services
+from cases.models import AuditEvent, CandidatePhoto
+
+from .web import add_sketch, done_composite, face_png
+
+Action = AuditEvent.Action
+
+
+@pytest.fixture
+def sketch(case, artist):
+    return add_sketch(case, artist)
+
+
+@pytest.fixture
+def composite(sketch, artist):
+    return done_composite(sketch, artist)
+
+
+def photo_upload(seed: int = 3) -> SimpleUploadedFile:
+    return SimpleUploadedFile("suspect.png", face_png(seed, 256), content_type="image/png")
+
+
+@pytest.mark.parametrize("role", ["artist", "investigator", "lead"])
+def test_members_compare_a_sketch_with_its_composites(client, case, sketch, composite, role, request, audit_log):
+    client.force_login(request.getfixturevalue(role))
+    audit_log.mark()
+    response = client.get(reverse("compare", args=[case.pk]))
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert reverse("sketch_crop", args=[case.pk, sketch.pk]) in content
+    assert reverse("composite_image", args=[case.pk, composite.pk]) in content
+    assert "data-overlay" in content and 'id="zoom"' in content
+    event = audit_log.new()[-1]
+    assert event.action == Action.COMPARISON_VIEWED
+    assert event.details == {"sketch": sketch.pk, "composites": [composite.pk], "candidate": None}
+
+
+@pytest.mark.parametrize("role", ["outsider", "auditor"])
+def test_non_members_get_404_for_the_comparison(client, case, composite, role, request):
+    client.force_login(request.getfixturevalue(role))
+    assert client.get(reverse("compare", args=[case.pk])).status_code == 404
+    assert client.get(reverse("composite_image", args=[case.pk, composite.pk])).status_code == 404
+
+
+def test_admin_who_is_not_a_member_may_not_compare(client, case, composite, admin):
+    client.force_login(admin)
+    assert client.get(reverse("compare", args=[case.pk])).status_code == 403
+
+
+def test_comparison_with_a_candidate_shows_the_caveat(client, case, composite, investigator, audit_log):
+    client.force_login(investigator)
+    response = client.post(reverse("candidate_add", args=[case.pk]), {"image": photo_upload(), "label": "Custody 12"})
+    photo = CandidatePhoto.objects.get(case=case)
+    assert response.status_code == 302 and response.url.endswith(f"?candidate={photo.pk}")
+    content = client.get(response.url).content.decode()
+    assert "A lead, not an identification" in content
+    assert reverse("candidate_image", args=[case.pk, photo.pk]) in content
+    assert "Custody 12" in content
+    assert Action.CANDIDATE_ADDED in [e.action for e in audit_log.new()]
+
+
+def test_candidate_photos_need_the_role_and_a_source(client, case, artist, investigator):
+    client.force_login(artist)
+    assert client.get(reverse("candidate_add", args=[case.pk])).status_code == 403
+    client.force_login(investigator)
+    response = client.post(reverse("candidate_add", args=[case.pk]), {"image": photo_upload(), "label": ""})
+    assert response.status_code == 400 and b"This field is required" in response.content
+    bad = SimpleUploadedFile("x.png", b"no image", content_type="image/png")
+    response = client.post(reverse("candidate_add", args=[case.pk]), {"image": bad, "label": "Custody"})
+    assert response.status_code == 400 and b'class="error"' in response.content
+    assert not CandidatePhoto.objects.exists()
+
+
+def test_candidate_image_and_crop_are_served_to_members_only(client, case, investigator, outsider):
+    client.force_login(investigator)
+    client.post(reverse("candidate_add", args=[case.pk]), {"image": photo_upload(), "label": "Custody 12"})
+    photo = CandidatePhoto.objects.get()
+    url = reverse("candidate_image", args=[case.pk, photo.pk])
+    assert client.get(url).content == face_png(3, 256)
+    assert client.get(url, {"crop": "1"})["Content-Type"] == "image/png"
+    client.force_login(outsider)
+    assert client.get(url).status_code == 404
+
+
+def test_investigator_releases_a_composite_with_a_reason(client, case, composite, investigator, audit_log):
+    client.force_login(investigator)
+    audit_log.mark()
+    url = reverse("composite_release", args=[case.pk, composite.pk])
+    response = client.post(url, {"reason": "Press appeal", "next": reverse("compare", args=[case.pk])})
+    assert response.status_code == 302 and response.url == reverse("compare", args=[case.pk])
+    composite.refresh_from_db()
+    assert composite.released and composite.release_reason == "Press appeal"
+    assert [e.action for e in audit_log.new()] == [Action.COMPOSITE_RELEASED]
+
+
+def test_release_refuses_foreign_redirects_and_empty_reasons(client, case, composite, investigator):
+    client.force_login(investigator)
+    url = reverse("composite_release", args=[case.pk, composite.pk])
+    response = client.post(url, {"reason": "", "next": "https://evil.example/"}, follow=True)
+    assert "Give a reason" in response.content.decode()
+    composite.refresh_from_db()
+    assert not composite.released
+
+
+def test_an_unfinished_composite_cannot_be_released(client, case, sketch, artist, investigator):
+    pending = services.request_composite(sketch, "line", user=artist)
+    client.force_login(investigator)
+    response = client.post(reverse("composite_release", args=[case.pk, pending.pk]), {"reason": "x"}, follow=True)
+    assert "Only a finished composite can be released" in response.content.decode()
+
+
+@pytest.mark.parametrize(("role", "status"), [("artist", 403), ("outsider", 404)])
+def test_others_may_not_release(client, case, composite, role, status, request):
+    client.force_login(request.getfixturevalue(role))
+    response = client.post(reverse("composite_release", args=[case.pk, composite.pk]), {"reason": "x"})
+    assert response.status_code == status
+
+
+def test_released_composite_downloads_with_its_provenance(client, case, composite, investigator, audit_log):
+    client.force_login(investigator)
+    url = reverse("composite_download", args=[case.pk, composite.pk])
+    assert client.get(url).status_code == 403  # not released yet
+    services.release_composite(composite, user=investigator, reason="Press appeal")
+    audit_log.mark()
+    response = client.get(url)
+    assert response.status_code == 200 and response["Content-Type"] == "application/zip"
+    bundle = zipfile.ZipFile(io.BytesIO(response.content))
+    provenance = json.loads(bundle.read("provenance.json"))
+    assert provenance["composite"]["sha256"] == composite.output_sha256
+    assert provenance["composite"]["release_reason"] == "Press appeal"
+    assert provenance["sketch"]["sha256"] == composite.sketch.sha256
+    assert f"composite-{composite.pk}.png" in bundle.namelist()
+    assert [e.action for e in audit_log.new()] == [Action.EVIDENCE_DOWNLOADED]
+
+
+def test_case_export_holds_every_file_with_its_hash_and_the_audit_events(
+    client, case, sketch, composite, investigator, audit_log
+):
+    client.force_login(investigator)
+    client.post(reverse("candidate_add", args=[case.pk]), {"image": photo_upload(), "label": "Custody 12"})
+    audit_log.mark()
+    response = client.get(reverse("case_export", args=[case.pk]))
+    assert response.status_code == 200
+    bundle = zipfile.ZipFile(io.BytesIO(response.content))
+    provenance = json.loads(bundle.read("provenance.json"))
+    assert provenance["case"]["reference"] == case.reference
+    for entry in [*provenance["sketches"], *provenance["composites"], *provenance["candidate_photos"]]:
+        assert hashlib.sha256(bundle.read(entry["bundle_path"])).hexdigest() == entry["sha256"]
+    events = [json.loads(line) for line in bundle.read("audit-events.jsonl").decode().splitlines()]
+    assert {"sketch_uploaded", "composite_requested", "candidate_added"} <= {e["action"] for e in events}
+    exported = audit_log.new()[-1]
+    assert exported.action == Action.CASE_EXPORTED
+    assert exported.details["sha256"] == hashlib.sha256(response.content).hexdigest()
+
+
+@pytest.mark.parametrize(("role", "status"), [("artist", 403), ("outsider", 404), ("auditor", 404)])
+def test_only_investigators_and_leads_export(client, case, composite, role, status, request):
+    client.force_login(request.getfixturevalue(role))
+    assert client.get(reverse("case_export", args=[case.pk])).status_code == status
