@@ -82,7 +82,9 @@ function setUpCrop(section) {
     adjusted.value = byHand ? "True" : "";
     show(box);
     clearTimeout(timer);
-    timer = setTimeout(() => { preview.src = `${section.dataset.cropUrl}?box=${box.map(Math.round).join(",")}`; }, 300);
+    // Unadjusted, the pipeline aligns the face itself: preview exactly that.
+    const query = byHand ? `?box=${box.map(Math.round).join(",")}` : "";
+    timer = setTimeout(() => { preview.src = section.dataset.cropUrl + query; }, 300);
   }
 
   function typed() {

@@ -1,0 +1,305 @@
+"""The web app in a real browser: Debian's Chromium driven by Playwright.
+
+An artist opens a case, uploads a sketch, requests composites and compares
+them; an investigator releases one; an auditor finds those events in the log
+and exports them. The screenshots in docs/screenshots/ (shown in the README)
+are taken here.
+"""
+
+import io
+import os
+import re
+import threading
+from pathlib import Path
+
+import pytest
+from django.core.servers.basehttp import ThreadedWSGIServer
+from django.test.testcases import LiveServerThread
+from django.urls import reverse
+from PIL import Image
+
+from cases.access import GlobalRole
+from cases.models import AuditEvent, CaseMembership, Composite
+from forensics.celery import app as celery_app
+from inversion import STYLES, inference
+
+from .factories import PASSWORD, CaseFactory, MembershipFactory, UserFactory
+from .inversion_fixtures import generated_face, write_random_weights
+from .web import add_sketch, finish
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="no Chromium at /usr/bin/chromium (apt-get install chromium)"),
+]
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls the
+# tests make beside it are synchronous and safe.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+class OneRequestAtATime(ThreadedWSGIServer):
+    """The live server, running one request through Django at a time.
+
+    With SQLite the test database lives in memory and every server thread
+    shares the test's one connection; concurrent requests (a page's images)
+    would interleave their transactions on it.
+    """
+
+    lock = threading.Lock()
+
+    def set_app(self, application) -> None:
+        def in_turn(environ, start_response):
+            with self.lock:
+                return application(environ, start_response)
+
+        super().set_app(in_turn)
+
+
+@pytest.fixture(scope="session")
+def server(request):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(LiveServerThread, "server_class", OneRequestAtATime)
+        yield request.getfixturevalue("live_server")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(autouse=True)
+def random_weights(tmp_path_factory, monkeypatch):
+    folder = tmp_path_factory.mktemp("weights")
+    for style in STYLES:
+        write_random_weights(folder, style)
+    monkeypatch.setattr(inference, "WEIGHTS_DIR", folder)
+    inference.reset_models()
+    yield folder
+    inference.reset_models()
+
+
+@pytest.fixture(autouse=True)
+def eager():
+    """Composites render in-process, also where REDIS_URL is set."""
+    was = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = was
+
+
+class Session:
+    """One signed-in user's browser tab, failing the test on any console error."""
+
+    def __init__(self, browser, server, viewport=DESKTOP):
+        self.context = browser.new_context(viewport=viewport, accept_downloads=True)
+        self.page = self.context.new_page()
+        self.base = server.url
+        self.errors: list[str] = []
+        self.page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+
+    def go(self, path: str) -> None:
+        self.page.goto(self.base + path)
+
+    def log_in(self, username: str) -> None:
+        self.go(reverse("login"))
+        self.page.get_by_label("Username").fill(username)
+        self.page.get_by_label("Password").fill(PASSWORD)
+        self.page.get_by_role("button", name="Log in").click()
+        self.page.wait_for_url(re.compile(r"/cases/$"))
+
+    def shoot(self, name: str, full_page: bool = True) -> None:
+        self.page.wait_for_function(
+            "() => [...document.images].every(image => image.complete && image.naturalWidth > 0)"
+        )
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=full_page)
+
+    def close(self) -> None:
+        self.context.close()
+        assert self.errors == [], self.errors
+
+
+@pytest.fixture
+def people(transactional_db):
+    return {
+        "artist": UserFactory(username="ada.artist", groups=[GlobalRole.FORENSIC_ARTIST]),
+        "investigator": UserFactory(username="ivan.investigator", groups=[GlobalRole.INVESTIGATOR]),
+        "auditor": UserFactory(username="aude.auditor", groups=[GlobalRole.AUDITOR]),
+    }
+
+
+def sketch_file(folder: Path) -> Path:
+    path = folder / "witness-sketch.png"
+    Image.fromarray(generated_face(1, 128)).save(path)
+    return path
+
+
+def test_artist_investigator_and_auditor_work_a_case_end_to_end(browser, server, people, tmp_path):
+    # The artist opens a case.
+    artist = Session(browser, server)
+    page = artist.page
+    artist.log_in("ada.artist")
+    page.get_by_role("link", name="Open a case").click()
+    page.get_by_label("Reference").fill("2026-CID-0042")
+    page.get_by_label("Title").fill("Street robbery, Market Square")
+    page.get_by_label("Description").fill("Handbag snatched at 21:40; one witness, good view of the face.")
+    page.get_by_role("button", name="Open case").click()
+    page.get_by_text("You are its case lead").wait_for()
+
+    # ... adds the investigator to it ...
+    page.get_by_label("User name", exact=True).fill("ivan.investigator")
+    page.get_by_label("Role", exact=True).select_option("investigator")
+    page.get_by_role("button", name="Save membership").click()
+    page.get_by_text("ivan.investigator is now investigator").wait_for()
+
+    # ... uploads a sketch, seeing its preview and the suggested style ...
+    page.get_by_role("link", name="Upload a sketch").click()
+    page.set_input_files("#id_image", sketch_file(tmp_path))
+    page.get_by_text("Suggested from the image: Colour").wait_for()
+    assert page.locator("#id_style").input_value() == "color"
+    assert page.locator("[data-preview-image]").is_visible()
+    page.get_by_label("Witness reference").fill("W-01 (shop assistant)")
+    page.get_by_label("Interview notes").fill("Male, 30s, short dark hair, thin face, small scar above left eyebrow.")
+    artist.shoot("upload")
+    page.get_by_role("button", name="Upload sketch").click()
+
+    # ... checks the face crop and requests composites in two styles ...
+    page.get_by_role("heading", name="Face crop").wait_for()
+    page.wait_for_function("() => document.querySelector('[data-crop-preview]').naturalWidth > 0")
+    page.get_by_label("Line", exact=True).check()
+    artist.shoot("sketch-face-crop")
+    page.get_by_role("button", name="Request composites").click()
+    page.locator("article.composite[data-status=done] img").first.wait_for()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('article.composite')].every(c => c.dataset.status == 'done')"
+    )
+    assert page.locator("article.composite").count() == 2
+    artist.shoot("composites")
+
+    # ... and compares them with the sketch.
+    page.get_by_role("link", name="Compare").first.click()
+    page.get_by_role("heading", name="Side by side").wait_for()
+    page.get_by_label("Reveal the top image").fill("70")
+    page.get_by_label("Zoom").fill("1.5")
+    assert page.locator("[data-overlay-reveal]").evaluate("e => e.style.clipPath") == "inset(0px 30% 0px 0px)"
+    artist.shoot("compare")
+    artist.close()
+
+    # The investigator reads the timeline and releases a composite.
+    investigator = Session(browser, server)
+    page = investigator.page
+    investigator.log_in("ivan.investigator")
+    page.get_by_role("link", name="2026-CID-0042").click()
+    page.get_by_role("heading", name="Timeline").wait_for()
+    investigator.shoot("case")
+    page.get_by_role("link", name="Compare").first.click()
+    page.get_by_text(re.compile("Release .* for dissemination")).first.click()
+    page.get_by_label("Reason for release").first.fill("Press appeal approved by DI Shaw")
+    page.get_by_role("button", name=re.compile("Release composite")).first.click()
+    page.get_by_text("is released for dissemination").wait_for()
+    with page.expect_download() as download:
+        page.get_by_role("link", name=re.compile("Download released composite")).click()
+    assert download.value.suggested_filename.endswith(".zip")
+    investigator.close()
+    released = Composite.objects.get(released=True)
+    assert released.release_reason == "Press appeal approved by DI Shaw"
+
+    # The auditor finds those events and exports them.
+    auditor = Session(browser, server)
+    page = auditor.page
+    auditor.log_in("aude.auditor")
+    page.get_by_role("link", name="Audit log").click()
+    page.get_by_label("Case reference").fill("2026-CID-0042")
+    page.get_by_role("button", name="Filter").click()
+    for action in ("Case created", "Sketch uploaded", "Composite requested", "Composite done", "Composite released"):
+        assert page.get_by_role("cell", name=action, exact=True).count() >= 1, action
+    auditor.shoot("audit-log")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Export CSV").click()
+    exported = Path(download.value.path()).read_text()
+    assert "composite_released" in exported and "sketch_uploaded" in exported
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Export JSON Lines").click()
+    assert "composite_released" in Path(download.value.path()).read_text()
+    auditor.close()
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.AUDIT_EXPORTED, username="aude.auditor").count() == 2
+
+
+def test_progress_updates_without_reloading(browser, server, people):
+    case = CaseFactory(reference="2026-CID-0043", title="Bicycle theft")
+    MembershipFactory(case=case, user=people["artist"], role=CaseMembership.Role.FORENSIC_ARTIST)
+    sketch = add_sketch(case, people["artist"])
+    # A composite waiting for a worker (made without sending a job).
+    waiting = Composite.objects.create(sketch=sketch, style="color", requested_by=people["artist"])
+    artist = Session(browser, server)
+    artist.log_in("ada.artist")
+    artist.go(reverse("sketch_detail", args=[case.pk, sketch.pk]))
+    page = artist.page
+    page.get_by_text("Waiting for a worker").wait_for()
+    page.evaluate("window.marker = 'same page'")
+    finish(waiting)
+    page.locator(f"#composite-{waiting.pk}[data-status=done] img").wait_for(timeout=15000)
+    assert page.evaluate("window.marker") == "same page"
+    artist.close()
+
+
+def test_pages_fit_a_phone_and_work_from_the_keyboard(browser, server, people):
+    case = CaseFactory(reference="2026-CID-0044", title="Assault outside the station")
+    MembershipFactory(case=case, user=people["artist"], role=CaseMembership.Role.CASE_LEAD)
+    sketch = add_sketch(case, people["artist"])
+    finish(Composite.objects.create(sketch=sketch, style="color", requested_by=people["artist"]))
+    phone = Session(browser, server, viewport=PHONE)
+    page = phone.page
+    phone.go(reverse("login"))
+    # Keyboard only: the user name field has the focus, then Tab, then Enter.
+    assert page.evaluate("document.activeElement.id") == "id_username"
+    page.keyboard.type("ada.artist")
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/cases/$"))
+    # The first Tab reaches the skip link, which moves the focus to the content.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.closest('main') !== null")
+    for path, name in (
+        (reverse("case_list"), "phone-case-list"),
+        (reverse("case_detail", args=[case.pk]), "phone-case"),
+        (reverse("sketch_detail", args=[case.pk, sketch.pk]), "phone-sketch"),
+        (reverse("compare", args=[case.pk]), "phone-compare"),
+    ):
+        phone.go(path)
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, f"{path} scrolls sideways on a phone by {overflow}px"
+        if name in ("phone-case", "phone-sketch"):
+            phone.shoot(name)
+    phone.close()
+
+
+def png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
