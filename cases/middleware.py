@@ -1,8 +1,10 @@
 import re
+import time
 import uuid
 from collections.abc import Callable
 
 from django.conf import settings
+from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 
 # A request id from a trusted proxy is kept if it looks like one.
@@ -41,3 +43,28 @@ class ContentSecurityPolicyMiddleware:
         if settings.CONTENT_SECURITY_POLICY:
             response.headers.setdefault("Content-Security-Policy", settings.CONTENT_SECURITY_POLICY)
         return response
+
+
+class IdleSessionTimeoutMiddleware:
+    """Log out a user whose session has seen no request for ``settings.SESSION_IDLE_TIMEOUT`` seconds.
+
+    The logout is audited like any other (``user_logged_out``); the request
+    then goes on as anonymous, so pages send it to the login page. The time
+    of the last request is saved at most once a minute.
+    """
+
+    SESSION_KEY = "last_request_at"
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        timeout = settings.SESSION_IDLE_TIMEOUT
+        if timeout and request.user.is_authenticated:
+            now = int(time.time())
+            last = request.session.get(self.SESSION_KEY)
+            if last is not None and now - last > timeout:
+                logout(request)
+            elif last is None or now - last >= 60:
+                request.session[self.SESSION_KEY] = now
+        return self.get_response(request)
