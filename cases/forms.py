@@ -16,6 +16,19 @@ class CaseForm(forms.ModelForm):
         widgets = {"description": forms.Textarea(attrs={"rows": 3})}
 
 
+class CaseStatusForm(forms.Form):
+    """The statuses the case may move to next (``Case.TRANSITIONS``)."""
+
+    status = forms.ChoiceField(label="Change status to")
+    reason = forms.CharField(label="Reason", max_length=500, required=False)
+
+    def __init__(self, *args, case: Case, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        allowed = Case.TRANSITIONS[Case.Status(case.status)]
+        labels = {Case.Status.OPEN: "Reopen", Case.Status.CLOSED: "Close", Case.Status.ARCHIVED: "Archive (final)"}
+        self.fields["status"].choices = [(status.value, labels[status]) for status in Case.Status if status in allowed]
+
+
 class SketchForm(forms.Form):
     image = forms.FileField(
         label="Sketch image", help_text="A scan or photo of the drawing: PNG, JPEG, WebP or TIFF, up to 20 MB."

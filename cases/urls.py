@@ -6,6 +6,7 @@ urlpatterns = [
     path("", views.case_list, name="case_list"),
     path("new/", views.case_create, name="case_create"),
     path("<int:pk>/", views.case_detail, name="case_detail"),
+    path("<int:pk>/status/", views.case_status, name="case_status"),
     path("<int:pk>/members/", views.membership_grant, name="membership_grant"),
     path("<int:pk>/members/<int:user_id>/revoke/", views.membership_revoke, name="membership_revoke"),
     path("<int:pk>/sketches/new/", views.sketch_upload, name="sketch_upload"),

@@ -135,3 +135,27 @@ def test_artist_may_not_manage_members_and_outsider_gets_404(client, case, artis
     client.force_login(outsider)
     assert client.post(reverse("membership_grant", args=[case.pk]), data).status_code == 404
     assert client.get(reverse("membership_grant", args=[case.pk])).status_code in (404, 405)
+
+
+def test_lead_closes_and_reopens_the_case(client, case, lead, audit_log):
+    client.force_login(lead)
+    assert "Change status" in client.get(reverse("case_detail", args=[case.pk])).content.decode()
+    audit_log.mark()
+    response = client.post(reverse("case_status", args=[case.pk]), {"status": "closed", "reason": "Charged"})
+    assert response.status_code == 302
+    case.refresh_from_db()
+    assert case.status == Case.Status.CLOSED
+    page = client.get(reverse("case_detail", args=[case.pk])).content.decode()
+    assert "Upload a sketch" not in page and "Reopen" in page
+    client.post(reverse("case_status", args=[case.pk]), {"status": "open"})
+    case.refresh_from_db()
+    assert case.status == Case.Status.OPEN
+    assert [e.action for e in audit_log.new()] == [Action.CASE_CLOSED, Action.CASE_REOPENED]
+
+
+def test_status_changes_need_the_role_and_a_valid_transition(client, case, lead, investigator):
+    client.force_login(investigator)
+    assert client.post(reverse("case_status", args=[case.pk]), {"status": "closed"}).status_code == 403
+    client.force_login(lead)
+    response = client.post(reverse("case_status", args=[case.pk]), {"status": "open"}, follow=True)
+    assert "Select a valid choice" in response.content.decode()

@@ -3,7 +3,7 @@
 
 from .accounts import PasswordChangeView
 from .audit_log import audit_export, audit_list
-from .cases import case_create, case_detail, case_list, membership_grant, membership_revoke
+from .cases import case_create, case_detail, case_list, case_status, membership_grant, membership_revoke
 from .compare import candidate_add, candidate_image, compare
 from .composites import composite_download, composite_image, composite_release
 from .export import case_export
@@ -27,6 +27,7 @@ __all__ = [
     "case_detail",
     "case_export",
     "case_list",
+    "case_status",
     "compare",
     "composite_download",
     "composite_image",

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 
 from .. import services
 from ..access import Ability, abilities, can_create_case, can_view_audit, get_case_for, record_denial
-from ..forms import CaseForm, MembershipForm, ReleaseForm
+from ..forms import CaseForm, CaseStatusForm, MembershipForm, ReleaseForm
 from ..models import CandidatePhoto, Case, CaseMembership, Composite, WitnessSketch
 
 
@@ -123,8 +123,29 @@ def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "abilities": abilities(request.user, case),
             "release_form": ReleaseForm(),
             "membership_form": MembershipForm(),
+            "status_form": CaseStatusForm(case=case),
         },
     )
+
+
+@login_required
+@require_POST
+def case_status(request: HttpRequest, pk: int) -> HttpResponse:
+    """Close, reopen or archive the case (case leads and admins)."""
+    case = get_case_for(request.user, pk, request, ability=Ability.EDIT_CASE)
+    form = CaseStatusForm(request.POST, case=case)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            messages.error(request, " ".join(errors))
+        return redirect("case_detail", case.pk)
+    status = form.cleaned_data["status"]
+    try:
+        services.set_case_status(case, status, user=request.user, reason=form.cleaned_data["reason"], request=request)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"The case is now {Case.Status(status).label.lower()}.")
+    return redirect("case_detail", case.pk)
 
 
 @login_required
