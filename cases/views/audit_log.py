@@ -16,10 +16,11 @@ from django.views.decorators.http import require_GET
 from .. import audit
 from ..access import can_view_audit, record_denial
 from ..forms import AuditFilterForm
-from ..models import AuditEvent
+from ..models import AuditEvent, CaseMembership
 from ..provenance import audit_event_dict
 
 PAGE_SIZE = 50
+ROLE_LABELS = dict(CaseMembership.Role.choices)
 EXPORT_FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
 
 
@@ -50,7 +51,10 @@ def audit_list(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "page": page,
-            "rows": [(event, json.dumps(event.details, ensure_ascii=False)) for event in page.object_list],
+            "rows": [
+                (event, ROLE_LABELS.get(event.role, event.role), json.dumps(event.details, ensure_ascii=False))
+                for event in page.object_list
+            ],
             "query": query.urlencode(),
             "total": page.paginator.count,
         },
