@@ -308,7 +308,7 @@ CELERY_BEAT_SCHEDULE = {
     "recover-composites": {"task": "inversion.tasks.recover", "schedule": COMPOSITE_RECOVERY_INTERVAL},
 }
 
-# The composite pipeline (cases/pipeline.py)
+# The composite pipeline (cases/pipeline/)
 
 # Up to this many waiting composites of one style run through the network together.
 INVERSION_BATCH_SIZE = env_int("INVERSION_BATCH_SIZE", 8)

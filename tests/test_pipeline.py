@@ -14,7 +14,7 @@ from django.core.management import call_command
 from django.utils import timezone
 from PIL import Image
 
-from cases import composite_png, pipeline, services
+from cases import composite_png, custody, pipeline, services
 from cases.models import AuditEvent, Composite, WitnessSketch
 from forensics import celery_app
 from inversion import STYLES, inference, tasks
@@ -247,8 +247,10 @@ def test_a_composite_whose_worker_was_lost_is_taken_over_and_the_lost_output_del
     assert composite.status == Status.DONE and composite.attempts == 2
     assert not default_storage.exists(lost_output)
     assert default_storage.listdir("composites")[1] == [composite.image.name.split("/")[1]]
-    started = AuditEvent.objects.get(object_id=str(composite.pk), action=Action.COMPOSITE_STARTED)
-    assert started.details["attempt"] == 2 and "lost" in started.details["resumed"]
+    assert actions(composite) == [Action.COMPOSITE_REQUESTED, Action.COMPOSITE_STARTED, Action.COMPOSITE_DONE]
+    requeued, started, done = AuditEvent.objects.filter(object_type="composite", object_id=str(composite.pk))
+    assert requeued.details == {"requeued_after_attempt": 1, "reason": "the worker rendering it was lost"}
+    assert started.details["attempt"] == done.details["attempt"] == 2
 
 
 def test_a_transient_storage_error_leaves_the_composite_to_a_retry(sketch, artist, monkeypatch):
@@ -259,7 +261,7 @@ def test_a_transient_storage_error_leaves_the_composite_to_a_retry(sketch, artis
         calls.append(name)
         raise OSError("connection reset by storage")
 
-    monkeypatch.setattr(pipeline.custody, "store", flaky_store)
+    monkeypatch.setattr(custody, "store", flaky_store)
     with pytest.raises(pipeline.Interrupted) as interrupted:
         pipeline.render(composite.pk, batch_size=1)
     assert interrupted.value.composite_ids == [composite.pk]

@@ -277,13 +277,17 @@ def test_a_worker_killed_mid_job_loses_nothing_and_writes_one_file_per_composite
     assert sorted(stored_composites()) == sorted(c.image.name.split("/")[1] for c in composites)
     resumed = [c for c in composites if c.attempts == 2]
     assert resumed, "no composite was taken over from the killed worker"
-    actions = [(action, details.get("attempt"), "resumed" in details) for action, details in trail(resumed[0])]
-    assert actions == [
-        (Action.COMPOSITE_REQUESTED, None, False),
-        (Action.COMPOSITE_STARTED, 1, False),
-        (Action.COMPOSITE_STARTED, 2, True),
-        (Action.COMPOSITE_DONE, 2, False),
+    actions = [
+        (action, details.get("attempt", details.get("requeued_after_attempt"))) for action, details in trail(resumed[0])
     ]
+    assert actions == [
+        (Action.COMPOSITE_REQUESTED, None),
+        (Action.COMPOSITE_STARTED, 1),
+        (Action.COMPOSITE_REQUESTED, 1),  # the worker rendering attempt 1 was lost
+        (Action.COMPOSITE_STARTED, 2),
+        (Action.COMPOSITE_DONE, 2),
+    ]
+    assert trail(resumed[0])[2][1]["reason"] == "the worker rendering it was lost"
 
 
 def test_jobs_lost_by_redis_are_sent_again_by_the_recovery_sweep(case, artist, start_worker, broker):

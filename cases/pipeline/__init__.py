@@ -1,0 +1,90 @@
+"""The composite pipeline: from a requested composite to a stored, labelled
+image with its provenance, or a failure that says why (docs/PIPELINE.md).
+
+::
+
+    services.request_composite ──on commit──► enqueue ──► inversion.tasks.render(pk)
+    render(pk): claim pk and up to N-1 waiting composites of its style   (jobs.py)
+                ──► reuse an earlier output, or run the network once for the batch
+                ──► encode (label, provenance) ──► store ──► done / failed   (rendering.py)
+    recover(): re-enqueue composites left requested or running too long   (jobs.py)
+"""
+
+import logging
+from datetime import timedelta
+
+from django.db import transaction
+
+from ..models import Composite
+from .jobs import (
+    MAX_ATTEMPTS,
+    TRANSIENT_ERRORS,
+    Interrupted,
+    Job,
+    RenderError,
+    StorageUnavailable,
+    claim,
+    request_parameters,
+    requeue,
+    stalled,
+    unlock,
+    worker_name,
+)
+from .rendering import code_version, device_name, run
+
+__all__ = [
+    "MAX_ATTEMPTS",
+    "TRANSIENT_ERRORS",
+    "Interrupted",
+    "RenderError",
+    "StorageUnavailable",
+    "claim",
+    "code_version",
+    "device_name",
+    "enqueue",
+    "recover",
+    "render",
+    "request_parameters",
+]
+
+log = logging.getLogger(__name__)
+
+
+def enqueue(composite: Composite) -> None:
+    """Send ``composite`` to a worker once the current transaction commits.
+
+    Without a broker the job runs in-process at that point. A broker that is
+    down is logged, not raised: the request is recorded and the recovery
+    sweep sends it later.
+    """
+    from inversion.tasks import render  # inversion.tasks imports this module
+
+    transaction.on_commit(lambda: render.delay(composite.pk), robust=True)
+
+
+def render(composite_id: int, *, batch_size: int) -> None:
+    """Claim ``composite_id`` and up to ``batch_size - 1`` composites waiting
+    in its style, and render them as one batch. Raises ``Interrupted`` on a
+    transient error; every other error fails the composites it concerns."""
+    jobs: list[Job] = []
+    try:
+        jobs = claim(composite_id, batch_size=batch_size, worker=worker_name())
+        if jobs:
+            run(jobs)
+    except TRANSIENT_ERRORS as error:
+        unfinished = [job for job in jobs if not job.finished]
+        log.warning("composites %s: %s: %s", [j.composite.pk for j in unfinished], type(error).__name__, error)
+        requeue(unfinished, error)
+        raise Interrupted([job.composite.pk for job in unfinished] or [composite_id]) from error
+    finally:
+        unlock([job.composite.pk for job in jobs])
+
+
+def recover(older_than: timedelta | None = None) -> list[int]:
+    """Re-enqueue the ``stalled`` composites, e.g. after the broker lost its
+    jobs or a worker's machine died. A job sent twice runs once (``claim``)."""
+    composites = stalled(older_than)
+    for composite in composites:
+        log.info("recovery: re-enqueueing composite %s (%s)", composite.pk, composite.status)
+        enqueue(composite)
+    return [composite.pk for composite in composites]
