@@ -159,3 +159,9 @@ def test_status_changes_need_the_role_and_a_valid_transition(client, case, lead,
     client.force_login(lead)
     response = client.post(reverse("case_status", args=[case.pk]), {"status": "open"}, follow=True)
     assert "Select a valid choice" in response.content.decode()
+
+
+def test_a_failed_login_says_why(client, artist):
+    response = client.post(reverse("login"), {"username": "artist", "password": "wrong"})
+    assert response.status_code == 200
+    assert "Please enter a correct username and password" in response.content.decode()
