@@ -93,7 +93,7 @@ def record(
         object_id=str(object_id if object_id is not None else (obj.pk if obj is not None else "")),
         case=case,
         outcome=Outcome(outcome),
-        ip=_client_ip(request),
+        ip=client_ip(request),
         user_agent=request.headers.get("User-Agent", "")[:512] if request else "",
         request_id=getattr(request, "request_id", "") if request else "",
         # Stored exactly as hashed: JSON round-tripped once here.
@@ -130,7 +130,7 @@ def _role_of(user, case: Case | None) -> str:
     return ", ".join(roles)[:100]
 
 
-def _client_ip(request: HttpRequest | None) -> str | None:
+def client_ip(request: HttpRequest | None) -> str | None:
     if request is None:
         return None
     address = request.META.get("REMOTE_ADDR", "")

@@ -24,6 +24,7 @@ def audit_login_failed(sender, credentials, request=None, **kwargs) -> None:
         username=str(credentials.get("username", ""))[:150],
         outcome=audit.Outcome.FAILED,
         object_type="user",
+        details={"reason": "locked_out"} if getattr(request, "login_locked_out", False) else {},
     )
 
 

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from cases import views
 from cases.health import healthz
+from cases.lockout import LockoutAuthenticationForm
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="case_list", permanent=False)),
@@ -15,7 +16,11 @@ urlpatterns = [
     path("audit/export.jsonl", views.audit_export, {"format": "jsonl"}, name="audit_export_jsonl"),
     path("api/v1/", include("cases.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True, authentication_form=LockoutAuthenticationForm),
+        name="login",
+    ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password/", views.PasswordChangeView.as_view(), name="password_change"),
     path("admin/", admin.site.urls),
