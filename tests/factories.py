@@ -30,7 +30,8 @@ class CaseFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Case
 
-    reference = factory.Sequence(lambda n: f"2026-CID-{n:04d}")
+    # From 1000 on: tests name their own cases 2026-CID-0042 and the like.
+    reference = factory.Sequence(lambda n: f"2026-CID-{n + 1000:04d}")
     title = factory.Sequence(lambda n: f"Robbery {n}")
     created_by = factory.SubFactory(UserFactory)
 
