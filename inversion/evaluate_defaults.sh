@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Reproduces every figure of docs/MODEL_REPORT.md:
+#   bash inversion/evaluate_defaults.sh [DATA_DIR] [RUNS_DIR]
+# 1. the recipe comparison (runs/grayscale-recipe-{a,b}.pt, from
+#    inversion/train_defaults.sh) on validation data: CelebA validation_dataset
+#    (synthetic grayscale sketches) and the held-out CUFS pairs;
+# 2. the shipped models (inversion/weights/) on CelebA test_dataset
+#    (synthetic sketches of each style) and on the held-out CUFS pairs
+#    (hand-drawn), with sketch / composite / photo grids.
+set -euo pipefail
+DATA=${1:-../shared/data}
+RUNS=${2:-runs}
+PY=${PYTHON:-.venv/bin/python}
+OUT=docs/metrics
+GRIDS=docs/images
+mkdir -p "$OUT" "$GRIDS" .cache
+[ -d .cache/cufs/train_photos ] || { mkdir -p .cache/cufs && tar -xzf "$DATA/cufs-train.tar.gz" -C .cache/cufs; }
+CUFS=(--photos .cache/cufs/train_photos --sketches .cache/cufs/train_sketches --names inversion/splits/cufs_val.txt)
+
+synthetic() {  # synthetic STYLE SPLIT: aligned photos and seeded sketches of a CelebA split
+  local dir=.cache/celeba-$2-$1
+  [ -d "$dir" ] || "$PY" -m inversion.sketches --style "$1" --photos "$DATA/celeba-6k.tar.gz:$2_dataset" --out "$dir"
+  echo "$dir"
+}
+
+if [ "${SKIP_RECIPES:-0}" != 1 ]; then
+  val=$(synthetic grayscale validation)
+  for recipe in a b; do
+    weights=$RUNS/grayscale-recipe-$recipe.pt
+    "$PY" -m inversion.evaluate --style grayscale --weights "$weights" --photos "$val/photos" \
+      --sketches "$val/sketches" --aligned --json "$OUT/recipe-$recipe-celeba-val.json"
+    "$PY" -m inversion.evaluate --style grayscale --weights "$weights" "${CUFS[@]}" \
+      --json "$OUT/recipe-$recipe-cufs-val.json" --grid "$GRIDS/recipe-$recipe-cufs-val.png"
+  done
+fi
+
+for style in line grayscale color; do
+  weights=${WEIGHTS_FROM:+$RUNS/$style.pt}
+  test=$(synthetic "$style" test)
+  "$PY" -m inversion.evaluate --style "$style" ${weights:+--weights "$weights"} --photos "$test/photos" \
+    --sketches "$test/sketches" --aligned --json "$OUT/$style-celeba-test.json" --grid "$GRIDS/$style-celeba-test.png"
+  "$PY" -m inversion.evaluate --style "$style" ${weights:+--weights "$weights"} "${CUFS[@]}" \
+    --json "$OUT/$style-cufs-val.json" --grid "$GRIDS/$style-cufs-val.png"
+done

@@ -1,0 +1,97 @@
+"""Write the figures of docs/MODEL_REPORT.md from the evaluation JSON files:
+``python -m inversion.report``.
+
+``inversion/evaluate_defaults.sh`` writes ``docs/metrics/*.json``; this
+rewrites the part of the report between ``<!-- figures:begin -->`` and
+``<!-- figures:end -->`` with one table per style and data set (composite
+against raw sketch), the recipe comparison, and the training cards, so every
+figure in the report comes from a file a command wrote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from inversion import STYLES
+
+COLUMNS = (
+    ("ssim", "SSIM ↑"),
+    ("fsim", "FSIM ↑"),
+    ("psnr", "PSNR dB ↑"),
+    ("pearson", "Pearson r ↑"),
+    ("identity_distance", "identity distance ↓"),
+    ("rank1", "rank-1 ↑"),
+    ("rank10", "rank-10 ↑"),
+)
+SETS = (
+    ("celeba-test", "CelebA test_dataset, synthetic sketches"),
+    ("cufs-val", "CUFS held-out pairs (hand-drawn)"),
+)
+
+
+def table(rows: list[tuple[str, dict]]) -> str:
+    head = "| | " + " | ".join(label for _, label in COLUMNS) + " |"
+    rule = "|---|" + "---:|" * len(COLUMNS)
+    body = [
+        "| " + name + " | " + " | ".join(f"{values[key]:.3f}" for key, _ in COLUMNS) + " |" for name, values in rows
+    ]
+    return "\n".join([head, rule, *body])
+
+
+def figures(metrics: Path, weights: Path) -> str:
+    parts = []
+    for style in STYLES:
+        parts.append(f"### {style}\n")
+        card_file = weights / f"{style}.json"
+        if card_file.exists():
+            card = json.loads(card_file.read_text())
+            training = card["training"]
+            parts.append(
+                f"Weights `inversion/weights/{style}.pt`, SHA-256 `{card['weights_sha256'][:16]}…`; "
+                f"{training['steps']} steps of batch {training['batch_size']} in this stage "
+                f"({training['train_seconds'] / 60:.0f} min on {training['device']}, {training['precision']}); "
+                f"feature network {training['feature_net']}; warm start: {training['init'] or 'none'}.\n"
+            )
+        for key, title in SETS:
+            path = metrics / f"{style}-{key}.json"
+            if not path.exists():
+                continue
+            report = json.loads(path.read_text())
+            parts.append(
+                f"**{title}** ({report['pairs']} pairs; sketches without a detected face: "
+                f"{report['sketches_without_face']})\n"
+            )
+            parts.append(table([("composite", report["composite"]), ("raw sketch (baseline)", report["sketch"])]))
+            parts.append(f"\n![{style} on {title}](images/{style}-{key}.png)\n")
+    recipes = []
+    for key, title in (("celeba-val", "CelebA validation_dataset, synthetic"), ("cufs-val", "CUFS held-out")):
+        for recipe, label in (("a", "A: pixel + TV"), ("b", "B: pixel + TV + SFace feature + identity")):
+            path = metrics / f"recipe-{recipe}-{key}.json"
+            if path.exists():
+                recipes.append((f"{title}, {label}", json.loads(path.read_text())["composite"]))
+    if recipes:
+        parts.append("### Recipe comparison (grayscale, 750 steps each, same data and seed)\n")
+        parts.append(table(recipes) + "\n")
+    return "\n".join(parts)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m inversion.report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--report", type=Path, default=Path("docs/MODEL_REPORT.md"))
+    parser.add_argument("--metrics", type=Path, default=Path("docs/metrics"))
+    parser.add_argument("--weights", type=Path, default=Path(__file__).resolve().parent / "weights")
+    args = parser.parse_args(argv)
+    text = args.report.read_text()
+    begin, end = "<!-- figures:begin -->", "<!-- figures:end -->"
+    if begin not in text or end not in text:
+        raise SystemExit(f"{args.report} has no {begin} … {end} section")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    args.report.write_text(f"{head}{begin}\n{figures(args.metrics, args.weights)}\n{end}{tail}")
+    print(f"updated {args.report}")
+
+
+if __name__ == "__main__":
+    main()
