@@ -16,6 +16,8 @@ import argparse
 import json
 from pathlib import Path
 
+import torch
+
 from inversion import STYLES
 from inversion.checkpoints import load_checkpoint, save_checkpoint, sha256_of
 from inversion.inference import WEIGHTS_DIR
@@ -37,7 +39,8 @@ def export(
     half = {k: v.half() if v.is_floating_point() else v for k, v in state["model"].items()}
     out_dir.mkdir(parents=True, exist_ok=True)
     weights = out_dir / f"{style}.pt"
-    save_checkpoint(weights, {"model": half, "step": metadata["steps"]}, metadata=metadata)
+    if not _same_weights(weights, half, metadata):  # re-exporting to add metrics keeps the file (and its SHA-256)
+        save_checkpoint(weights, {"model": half, "step": metadata["steps"]}, metadata=metadata)
     net = SketchInversionNet(IN_CHANNELS[style])
     card = {
         "model": f"Convolutional Sketch Inversion, {style} sketches",
@@ -79,6 +82,17 @@ def export(
     }
     (out_dir / f"{style}.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
     return weights
+
+
+def _same_weights(path: Path, state: dict, metadata: dict) -> bool:
+    if not path.is_file():
+        return False
+    existing = load_checkpoint(path)
+    return (
+        existing["metadata"] == metadata
+        and existing["model"].keys() == state.keys()
+        and all(torch.equal(existing["model"][k], v) for k, v in state.items())
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,47 @@
+import json
+
+from inversion import inference
+from inversion.checkpoints import save_checkpoint, sha256_of
+from inversion.export import export
+from inversion.model import SketchInversionNet
+
+
+def training_checkpoint(path):
+    metadata = {
+        "style": "line",
+        "resolution": 32,
+        "steps": 5,
+        "batch_size": 2,
+        "feature_net": "none",
+        "precision": "float32",
+        "device": "cpu x1",
+        "train_seconds": 1.0,
+        "init": None,
+    }
+    state = {"model": SketchInversionNet(1).state_dict(), "optimizer": {}, "step": 5}
+    save_checkpoint(path, state, metadata)
+    return path
+
+
+def test_exported_weights_are_half_precision_with_a_card_the_loader_trusts(tmp_path, monkeypatch):
+    weights = export(training_checkpoint(tmp_path / "run.pt"), "line", metrics={}, out_dir=tmp_path / "w")
+    card = json.loads((tmp_path / "w" / "line.json").read_text())
+    assert card["weights_sha256"] == sha256_of(weights)
+    assert card["training"]["steps"] == 5 and card["parameters"] > 1_600_000
+    assert weights.stat().st_size < 4_000_000  # float16: about 2 bytes a parameter
+
+    monkeypatch.setattr(inference, "WEIGHTS_DIR", tmp_path / "w")
+    inference.reset_models()
+    try:
+        assert inference.load_model("line", device="cpu").weights_sha256 == card["weights_sha256"]
+    finally:
+        inference.reset_models()
+
+
+def test_re_exporting_to_add_metrics_keeps_the_weights_file(tmp_path):
+    checkpoint = training_checkpoint(tmp_path / "run.pt")
+    first = sha256_of(export(checkpoint, "line", metrics={}, out_dir=tmp_path / "w"))
+    export(checkpoint, "line", metrics={"cufs-val": {"pairs": 3}}, out_dir=tmp_path / "w")
+    card = json.loads((tmp_path / "w" / "line.json").read_text())
+    assert sha256_of(tmp_path / "w" / "line.pt") == first == card["weights_sha256"]
+    assert card["metrics"] == {"cufs-val": {"pairs": 3}}
