@@ -66,6 +66,8 @@ MATRIX: dict[str, dict[str, tuple[int, ...]]] = {
     "cases/": {"GET": (302, 200, 200, 200, 200, 200)},
     "cases/new/": {"GET": (302, 200, 200, 200, 403, 200), "POST": (302, 302, 302, 302, 403, 302)},
     "cases/<int:pk>/": {"GET": CASE_PAGE},
+    # Closing, reopening and archiving: the case lead and admins.
+    "cases/<int:pk>/status/": {"POST": (302, 403, 404, 403, 404, 302)},
     # Members are managed by the case lead and admins.
     "cases/<int:pk>/members/": {"POST": (302, 403, 404, 403, 404, 302)},
     "cases/<int:pk>/members/<int:user_id>/revoke/": {"POST": (302, 403, 404, 403, 404, 302)},
