@@ -14,7 +14,8 @@ refuses, with a message a forensic artist can act on:
   another tool could read as something other than an image;
 - truncated or corrupt images (every pixel is decoded);
 - animations and multi-page files: which frame is the evidence would be
-  ambiguous, so they are refused rather than cut down to a first frame;
+  ambiguous, so they are refused rather than cut down to a first frame
+  (except a camera's multi-picture JPEG, whose first picture is the photo);
 - colour formats with no faithful 8-bit rendering (32-bit floating point).
 
 CMYK, 16-bit, palette and transparent images are accepted: the pipeline
@@ -172,7 +173,7 @@ def validate_upload(uploaded_file: IO[bytes]) -> ValidatedImage:
         if image.width * image.height > max_pixels:
             raise reject(_too_many_pixels(max_pixels, image.width, image.height), "too_many_pixels")
         frames = getattr(image, "n_frames", 1)
-        if frames > 1:
+        if frames > 1 and image.format != "MPO":
             raise reject(
                 f"This image has {frames} frames (an animation or a multi-page file). "
                 "Upload the sketch as a single still image.",
@@ -197,6 +198,10 @@ def validate_upload(uploaded_file: IO[bytes]) -> ValidatedImage:
         except Exception as error:  # truncated or corrupt pixel data
             logger.info("Upload pixels unreadable: %r", error)
             raise reject(_unreadable(), "corrupt") from None
+    if image_format == "MPO":
+        # A camera's multi-picture JPEG: a photo plus previews or a depth map.
+        image_format = "JPEG"
+        notes.insert(0, f"multi-picture JPEG ({frames} pictures): the first, the photo itself, is used for processing")
 
     if image_format == "PNG":
         _verify_checksums(data, reject)

@@ -297,6 +297,19 @@ def test_the_four_scan_formats_are_accepted(artist, case, image_format):
     assert sketch.original.name.endswith({"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "TIFF": ".tif"}[image_format])
 
 
+def test_a_cameras_multi_picture_jpeg_is_accepted_and_its_photo_processed(artist, case):
+    photo, preview = noise(size=(60, 40)), Image.new("RGB", (30, 20), "black")
+    data = encode(photo, "MPO", save_all=True, append_images=[preview])
+
+    sketch = services.add_sketch(case, io.BytesIO(data), user=artist, style="line")
+
+    assert sketch.original.name.endswith(".jpg")
+    assert (sketch.width, sketch.height) == (60, 40)
+    validated = validate_upload(io.BytesIO(data))
+    assert validated.format == "JPEG"
+    assert validated.notes[0].startswith("multi-picture JPEG (2 pictures)")
+
+
 def test_xmp_metadata_is_not_mistaken_for_markup():
     xmp = b'<?xpacket begin=""?><x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF></rdf:RDF></x:xmpmeta>'
     data = jpeg_with_comment(xmp)
