@@ -113,6 +113,8 @@ class Session:
     def __init__(self, browser, server, viewport=DESKTOP):
         self.context = browser.new_context(viewport=viewport, accept_downloads=True)
         self.page = self.context.new_page()
+        # The machine may be busy (the live server answers one request at a time).
+        self.page.set_default_timeout(60_000)
         self.base = server.url
         self.errors: list[str] = []
         self.page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
@@ -259,7 +261,7 @@ def test_progress_updates_without_reloading(browser, server, people):
     page.get_by_text("Waiting for a worker").wait_for()
     page.evaluate("window.marker = 'same page'")
     finish(waiting)
-    page.locator(f"#composite-{waiting.pk}[data-status=done] img").wait_for(timeout=15000)
+    page.locator(f"#composite-{waiting.pk}[data-status=done] img").wait_for()
     assert page.evaluate("window.marker") == "same page"
     artist.close()
 
@@ -290,6 +292,7 @@ def test_pages_fit_a_phone_and_work_from_the_keyboard(browser, server, people):
         (reverse("case_detail", args=[case.pk]), "phone-case"),
         (reverse("sketch_detail", args=[case.pk, sketch.pk]), "phone-sketch"),
         (reverse("compare", args=[case.pk]), "phone-compare"),
+        (reverse("sketch_upload", args=[case.pk]), "phone-upload"),
     ):
         phone.go(path)
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
