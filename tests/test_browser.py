@@ -266,6 +266,32 @@ def test_progress_updates_without_reloading(browser, server, people):
     artist.close()
 
 
+def test_artist_draws_the_face_box_when_the_aligner_is_wrong(browser, server, people):
+    case = CaseFactory(reference="2026-CID-0045", title="Shoplifting")
+    MembershipFactory(case=case, user=people["artist"], role=CaseMembership.Role.FORENSIC_ARTIST)
+    sketch = add_sketch(case, people["artist"])  # 128 x 128 pixels
+    artist = Session(browser, server)
+    artist.log_in("ada.artist")
+    artist.go(reverse("sketch_detail", args=[case.pk, sketch.pk]))
+    page = artist.page
+    stage = page.locator("[data-stage]").bounding_box()
+    # Drag from a quarter to three quarters of the sketch.
+    page.mouse.move(stage["x"] + stage["width"] / 4, stage["y"] + stage["height"] / 4)
+    page.mouse.down()
+    page.mouse.move(stage["x"] + stage["width"] * 3 / 4, stage["y"] + stage["height"] * 3 / 4, steps=5)
+    page.mouse.up()
+    box = [int(page.get_by_label(side, exact=True).input_value()) for side in ("Left", "Top", "Right", "Bottom")]
+    assert all(abs(value - expected) <= 2 for value, expected in zip(box, (32, 32, 96, 96), strict=True)), box
+    page.wait_for_function("() => document.querySelector('[data-crop-preview]').src.includes('box=')")
+    # Typing an edge moves the box too.
+    page.get_by_label("Right", exact=True).fill("100")
+    page.get_by_label("Right", exact=True).press("Tab")
+    page.get_by_role("button", name="Request composites").click()
+    page.locator("article.composite").first.wait_for()
+    assert Composite.objects.get(sketch=sketch).parameters["box"] == [box[0], box[1], 100, box[3]]
+    artist.close()
+
+
 def test_pages_fit_a_phone_and_work_from_the_keyboard(browser, server, people):
     case = CaseFactory(reference="2026-CID-0044", title="Assault outside the station")
     MembershipFactory(case=case, user=people["artist"], role=CaseMembership.Role.CASE_LEAD)
