@@ -31,6 +31,7 @@ def export(
     metrics: dict[str, dict],
     out_dir: Path = WEIGHTS_DIR,
     lineage: list[dict] | None = None,
+    hardware: str | None = None,
 ) -> Path:
     state = load_checkpoint(checkpoint)
     metadata = state["metadata"]
@@ -61,6 +62,7 @@ def export(
                 "hand_drawn_pairs",
                 "steps",
                 "batch_size",
+                "feature_batch",
                 "learning_rate",
                 "loss_weights",
                 "feature_net",
@@ -72,6 +74,7 @@ def export(
                 "init",
             )
         },
+        "hardware": hardware or metadata.get("device"),
         "lineage": lineage or [],
         "synthetic_sketches": {
             "method": "inversion.sketches.synthesize, one random hand per item (SketchParams.sample ranges)",
@@ -113,6 +116,7 @@ def main(argv: list[str] | None = None) -> None:
         default=[],
         help="earlier checkpoints this one was warm-started from, for the card",
     )
+    parser.add_argument("--hardware", help="what it was trained on, in words, for the card")
     args = parser.parse_args(argv)
     metrics = {path.stem: json.loads(path.read_text()) for path in args.metrics}
     lineage = [load_checkpoint(p)["metadata"] for p in args.lineage]
@@ -123,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
         }
         for m in lineage
     ]
-    weights = export(args.checkpoint, args.style, metrics, lineage=lineage)
+    weights = export(args.checkpoint, args.style, metrics, lineage=lineage, hardware=args.hardware)
     print(f"wrote {weights} ({weights.stat().st_size / 1e6:.1f} MB) and {weights.with_suffix('.json')}")
 
 
