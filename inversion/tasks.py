@@ -13,6 +13,7 @@ import random
 from celery import shared_task
 from celery.signals import worker_process_init
 from django.conf import settings
+from PIL import Image
 
 from cases import pipeline
 from inversion import STYLES, inference
@@ -25,13 +26,19 @@ MAX_RETRIES = 8
 
 @worker_process_init.connect
 def load_models(**kwargs) -> None:
-    """Load every installed network in this worker process and say which."""
+    """Load every installed network in this worker process and say which.
+
+    One blank image goes through each, so the face detector and the
+    network's kernels are ready before the first job, not during it.
+    """
+    blank = Image.new("RGB", (64, 64), "white")
     for style in STYLES:
         try:
             model = inference.load_model(style)
         except inference.WeightsError as error:
             log.warning("inversion worker: no %s model: %s", style, error)
             continue
+        inference.invert_faces([blank], style)
         log.info(
             "inversion worker: %s model %s on %s, weights %s SHA-256 %s, code %s",
             style,

@@ -21,7 +21,7 @@ import redis
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 from PIL import Image
 
 from cases import composite_png, services
@@ -70,40 +70,10 @@ def redis_url():
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory) -> Path:
+    """The line network only: the tests draw line sketches, and workers start sooner."""
     folder = tmp_path_factory.mktemp("weights")
-    for style in STYLES:
-        write_random_weights(folder, style)
+    write_random_weights(folder, "line")
     return folder
-
-
-@pytest.fixture
-def queue() -> str:
-    return f"inversion-test-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-def data_dir(tmp_path, settings) -> Path:
-    """The worker's DATA_DIR; this process stores files in its media folder too."""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": tmp_path / "media"},
-        },
-    }
-    return tmp_path
-
-
-@pytest.fixture
-def broker(redis_url, queue):
-    """This process sends jobs to Redis, on the test's queue."""
-    conf = celery_app.conf
-    saved = {key: conf[key] for key in ("broker_url", "task_always_eager", "task_routes")}
-    conf.update(broker_url=redis_url, task_always_eager=False, task_routes={"inversion.tasks.*": {"queue": queue}})
-    _reset_connections()
-    yield redis.Redis.from_url(redis_url)
-    conf.update(saved)
-    _reset_connections()
 
 
 def _reset_connections() -> None:
@@ -129,11 +99,12 @@ class Worker:
 
     def __init__(self, env: dict[str, str], queue: str, log: Path) -> None:
         self.log = log
+        self.output_file = log.open("ab")
         command = [sys.executable, "-m", "celery", "-A", "forensics", "worker", "-Q", queue, "-n", f"{queue}@%h"]
         self.process = subprocess.Popen(
             [*command, *self.OPTIONS],
             env=env,
-            stdout=log.open("ab"),
+            stdout=self.output_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
@@ -142,7 +113,7 @@ class Worker:
         return self.log.read_text(errors="replace")
 
     def wait_ready(self, timeout: float = 60) -> None:
-        """Until the worker consumes and its process has loaded every network."""
+        """Until the worker consumes and its process has loaded the networks (or said which are missing)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             text = self.output()
@@ -154,46 +125,88 @@ class Worker:
 
     def kill(self) -> None:
         """SIGKILL the worker and its pool process, as a machine loss would."""
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
         if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+        self.output_file.close()
 
 
-@pytest.fixture
-def start_worker(redis_url, queue, weights, data_dir, broker):
-    settings_dict = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": (
-            f"postgres://{settings_dict['USER']}:{settings_dict['PASSWORD'] or ''}@{settings_dict['HOST']}"
-            f":{settings_dict['PORT'] or 5432}/{settings_dict['NAME']}"
-        ),
-        "REDIS_URL": redis_url,
-        "INVERSION_QUEUE": queue,
-        "INVERSION_WEIGHTS_DIR": str(weights),
-        "DATA_DIR": str(data_dir),
-        "SECRET_KEY": "tests-only-secret-key-not-for-production",
-        "INVERSION_BATCH_SIZE": "8",
-        "LOG_LEVEL": "INFO",
-    }
-    workers = []
+class Deployment:
+    """Workers on a queue of their own, sharing one DATA_DIR, against the test database."""
 
-    def start(**overrides: str) -> Worker:
-        worker = Worker({**env, **overrides}, queue, data_dir / f"worker-{len(workers)}.log")
-        workers.append(worker)
+    def __init__(self, redis_url: str, weights: Path, folder: Path) -> None:
+        self.queue = f"inversion-test-{uuid.uuid4().hex[:8]}"
+        self.redis_url = redis_url
+        self.folder = folder
+        self.media = folder / "media"
+        database = connection.settings_dict
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": (
+                f"postgres://{database['USER']}:{database['PASSWORD'] or ''}@{database['HOST']}"
+                f":{database['PORT'] or 5432}/{database['NAME']}"
+            ),
+            "REDIS_URL": redis_url,
+            "INVERSION_QUEUE": self.queue,
+            "INVERSION_WEIGHTS_DIR": str(weights),
+            "DATA_DIR": str(folder),
+            "SECRET_KEY": "tests-only-secret-key-not-for-production",
+            "INVERSION_BATCH_SIZE": "8",
+            "LOG_LEVEL": "INFO",
+        }
+        self.workers: list[Worker] = []
+
+    def start_worker(self) -> Worker:
+        worker = Worker(self.env, self.queue, self.folder / f"worker-{len(self.workers)}.log")
+        self.workers.append(worker)
         worker.wait_ready()
         return worker
 
-    yield start
-    for worker in workers:
-        worker.stop()
+    def worker(self) -> Worker:
+        """The running worker, started on first use."""
+        running = [worker for worker in self.workers if worker.process.poll() is None]
+        return running[-1] if running else self.start_worker()
+
+    def kill_workers(self) -> None:
+        for worker in self.workers:
+            worker.kill()  # a graceful stop takes seconds, and is not what these tests are about
+
+
+@pytest.fixture(scope="module")
+def shared_deployment(redis_url, weights, tmp_path_factory, django_db_setup):
+    """One worker for the tests that do not stop it or its broker: workers take seconds to start."""
+    deployment = Deployment(redis_url, weights, tmp_path_factory.mktemp("shared"))
+    yield deployment
+    deployment.kill_workers()
+
+
+@pytest.fixture
+def connect(settings):
+    """Point this process at a deployment: its media folder, and its queue in Redis."""
+    conf = celery_app.conf
+    saved = {key: conf[key] for key in ("broker_url", "task_always_eager", "task_routes")}
+
+    def connect(deployment: Deployment) -> Deployment:
+        settings.STORAGES = {
+            **settings.STORAGES,
+            "default": {
+                "BACKEND": "django.core.files.storage.FileSystemStorage",
+                "OPTIONS": {"location": deployment.media},
+            },
+        }
+        routes = {"inversion.tasks.*": {"queue": deployment.queue}}
+        conf.update(broker_url=deployment.redis_url, task_always_eager=False, task_routes=routes)
+        _reset_connections()
+        return deployment
+
+    yield connect
+    conf.update(saved)
+    _reset_connections()
+
+
+@pytest.fixture
+def shared(shared_deployment, connect) -> Deployment:
+    return connect(shared_deployment)
 
 
 def face_png(seed: int, size: int = 128) -> bytes:
@@ -230,8 +243,8 @@ def trail(composite: Composite) -> list[tuple[str, dict]]:
     return [(event.action, event.details) for event in events]
 
 
-def test_a_worker_renders_a_requested_composite_with_its_provenance(case, artist, start_worker, weights):
-    worker = start_worker()
+def test_a_worker_renders_a_requested_composite_with_its_provenance(case, artist, shared):
+    worker = shared.worker()
     sketch = upload(case, artist, face_png(1))
 
     composite = services.request_composite(sketch, "line", user=artist)
@@ -258,23 +271,25 @@ def worker_pool_pid(worker: Worker) -> int:
     return int(children[0])
 
 
-def test_a_worker_killed_mid_job_loses_nothing_and_writes_one_file_per_composite(case, artist, start_worker):
+def test_a_worker_killed_mid_job_loses_nothing_and_writes_one_file_per_composite(case, artist, shared):
     # Big scans: face detection keeps the worker busy for seconds.
-    sketches = [upload(case, artist, face_png(seed, size=2000)) for seed in range(6)]
-    worker = start_worker()
-    composites = [services.request_composite(sketch, "line", user=artist) for sketch in sketches]
+    sketches = [upload(case, artist, face_png(seed, size=1600)) for seed in range(4)]
+    worker = shared.worker()
+    files_before = set(stored_composites())
+    with transaction.atomic():  # sent together on commit, so the worker claims them as one batch
+        composites = [services.request_composite(sketch, "line", user=artist) for sketch in sketches]
     wait_for(lambda: Composite.objects.filter(status=Status.RUNNING).exists(), 30, "a composite running", worker)
 
     worker.kill()
     assert not finished(*composites), "the job ended before the worker was killed; use bigger sketches"
 
-    start_worker()
+    shared.worker()  # a new one
     call_command("recover_composites")  # running, and no live worker holds them: sent again at once
-    wait_for(lambda: finished(*composites), 90, "composites finished after the restart")
+    wait_for(lambda: finished(*composites), 120, "composites finished after the restart")
     for composite in composites:
         composite.refresh_from_db()
         assert composite.status == Status.DONE, composite.error_message
-    assert sorted(stored_composites()) == sorted(c.image.name.split("/")[1] for c in composites)
+    assert set(stored_composites()) - files_before == {c.image.name.split("/")[1] for c in composites}
     resumed = [c for c in composites if c.attempts == 2]
     assert resumed, "no composite was taken over from the killed worker"
     actions = [
@@ -290,15 +305,17 @@ def test_a_worker_killed_mid_job_loses_nothing_and_writes_one_file_per_composite
     assert trail(resumed[0])[2][1]["reason"] == "the worker rendering it was lost"
 
 
-def test_jobs_lost_by_redis_are_sent_again_by_the_recovery_sweep(case, artist, start_worker, broker):
+def test_jobs_lost_by_redis_are_sent_again_by_the_recovery_sweep(case, artist, shared):
+    shared.kill_workers()  # jobs wait in Redis while no worker is up...
     composites = [
         services.request_composite(upload(case, artist, face_png(seed)), "line", user=artist) for seed in (1, 2)
     ]
-    assert broker.llen(celery_app.conf.task_routes["inversion.tasks.*"]["queue"]) == 2
-    broker.flushdb()
-    worker = start_worker()
-    time.sleep(1)
-    assert Composite.objects.filter(status=Status.REQUESTED).count() == 2  # the jobs are gone
+    broker = redis.Redis.from_url(shared.redis_url)
+    assert broker.llen(shared.queue) == 2
+    broker.flushdb()  # ...and Redis loses them
+    worker = shared.worker()
+    time.sleep(2)
+    assert Composite.objects.filter(status=Status.REQUESTED).count() == 2  # nothing came
 
     call_command("recover_composites", "--older-than", "0")
 
@@ -306,22 +323,23 @@ def test_jobs_lost_by_redis_are_sent_again_by_the_recovery_sweep(case, artist, s
     assert set(Composite.objects.values_list("status", flat=True)) == {Status.DONE}
 
 
-def test_duplicate_requests_run_the_network_once(case, artist, start_worker):
-    worker = start_worker()
+def test_duplicate_requests_run_the_network_once(case, artist, shared):
+    worker = shared.worker()
     sketch = upload(case, artist, face_png(4))
+    files_before = set(stored_composites())
     both = [services.request_composite(sketch, "line", user=artist) for _ in range(2)]
     wait_for(lambda: finished(*both), 60, "both composites finished", worker)
 
     first, again = Composite.objects.filter(pk__in=[c.pk for c in both]).order_by("pk")
     assert first.status == again.status == Status.DONE
     assert again.reused_from_id == first.pk and again.output_sha256 == first.output_sha256
-    assert len(stored_composites()) == 1
+    assert set(stored_composites()) - files_before == {first.image.name.split("/")[1]}
     done = AuditEvent.objects.get(object_id=str(again.pk), action=Action.COMPOSITE_DONE)
     assert done.details["network_run"] is False and done.details["reused_from"] == first.pk
 
 
-def test_a_corrupt_sketch_fails_clearly_and_the_worker_keeps_going(case, artist, start_worker):
-    worker = start_worker()
+def test_a_corrupt_sketch_fails_clearly_and_the_worker_keeps_going(case, artist, shared):
+    worker = shared.worker()
     damaged = face_png(6)[:300]  # a truncated scan, stored as it came (an import; a bad disk)
     sha256 = hashlib.sha256(damaged).hexdigest()
     name = default_storage.save(f"sketches/{sha256}.png", ContentFile(damaged))
