@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView
 from cases import views
 from cases.health import healthz
 from cases.lockout import LockoutAuthenticationForm
+from cases.views.integrity import audit_chain
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="case_list", permanent=False)),
@@ -14,6 +15,7 @@ urlpatterns = [
     path("audit/", views.audit_list, name="audit_list"),
     path("audit/export.csv", views.audit_export, {"format": "csv"}, name="audit_export_csv"),
     path("audit/export.jsonl", views.audit_export, {"format": "jsonl"}, name="audit_export_jsonl"),
+    path("audit/chain/", audit_chain, name="audit_chain"),
     path("api/v1/", include("cases.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path(

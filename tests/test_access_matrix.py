@@ -92,6 +92,7 @@ MATRIX: dict[str, dict[str, tuple[int, ...]]] = {
     "audit/": {"GET": AUDIT_PAGE},
     "audit/export.csv": {"GET": AUDIT_PAGE},
     "audit/export.jsonl": {"GET": AUDIT_PAGE},
+    "audit/chain/": {"GET": AUDIT_PAGE, "POST": (302, 403, 403, 403, 302, 302)},
     # The API: the same rules.
     "api/schema/": {"GET": (200, 200, 200, 200, 200, 200)},
     "api/v1/cases/": {"GET": (403, 200, 200, 200, 200, 200), "POST": (403, 201, 201, 201, 403, 201)},

@@ -14,6 +14,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, connections, transaction
+from django.urls import reverse
 
 from cases import audit, integrity
 from cases.models import AuditChainHead, AuditEvent
@@ -225,6 +226,54 @@ def test_an_unreadable_anchor_file_is_an_error_not_a_pass(chain, tmp_path):
     anchor.write_text("not json")
 
     assert "Cannot read the anchor file" in str(verify("--anchor", str(anchor)))
+
+
+# The auditor's page
+
+
+def test_the_auditor_verifies_the_chain_from_the_page_and_sees_the_result(client, chain, auditor):
+    client.force_login(auditor)
+    assert "has not been verified yet" in client.get(reverse("audit_chain")).text
+
+    response = client.post(reverse("audit_chain"), follow=True)
+
+    last = integrity.last_verification()
+    assert (last.user, last.details["source"], last.outcome) == (auditor, "auditor", "success")
+    head = last.details["head"]["sequence"]  # the chain, the auditor's login and page view
+    assert f"Audit chain intact: {head} events" in response.text
+    assert f"intact</span>, {head} events up to #{head}" in response.text
+
+
+def test_the_page_shows_where_a_tampered_chain_breaks(client, chain, auditor):
+    with as_database_owner():
+        AuditEvent.objects.filter(sequence=3).update(username="somebody-else")
+    client.force_login(auditor)
+
+    response = client.post(reverse("audit_chain"), follow=True)
+
+    assert "broken at event #3" in response.text
+    assert integrity.last_verification().outcome == "failed"
+
+
+def test_the_page_lists_files_that_failed_their_custody_check(client, chain, auditor, lead, case):
+    audit.record(
+        Action.INTEGRITY_FAILED,
+        user=lead,
+        case=case,
+        outcome=audit.Outcome.FAILED,
+        details={
+            "file": "sketches/abc.png",
+            "expected_sha256": "a" * 64,
+            "actual_sha256": "b" * 64,
+            "problem": "altered",
+        },
+    )
+    client.force_login(auditor)
+
+    response = client.get(reverse("audit_chain"))
+
+    assert "sketches/abc.png" in response.text
+    assert "b" * 64 in response.text
 
 
 # Concurrent writers
