@@ -136,6 +136,9 @@ def validate_upload(uploaded_file: IO[bytes]) -> ValidatedImage:
     if not data:
         raise reject("The file is empty. Choose the scanned sketch again and re-upload it.", "empty")
     if len(data) > max_bytes:
+        # Only the first bytes were read: their hash is not the file's.
+        declared = getattr(uploaded_file, "size", None)
+        details.update(size=declared if isinstance(declared, int) else None, sha256=None)
         raise reject(
             f"The file is larger than {_megabytes(max_bytes)}, the most a sketch upload may be. "
             "Scan at a lower resolution (300 dpi is plenty) or save it as JPEG.",
