@@ -6,6 +6,7 @@ distance between a composite and a candidate: a lead for an investigator to
 follow up, never an identification.
 """
 
+import math
 import threading
 from dataclasses import dataclass
 from typing import IO
@@ -111,14 +112,15 @@ def similarity(composite_png: bytes, candidate_bytes: bytes) -> Similarity:
         return Similarity(None, "No face was found in the candidate photo, so no similarity can be given.")
     descriptors = recognizer().describe([composite, face.image])
     distance = float(np.linalg.norm(descriptors[0] - descriptors[1]))
+    shown = f"{math.floor(distance * 1000) / 1000:.3f}"  # truncated: 0.5996 must not read 0.600
     if distance < SAME_PERSON_THRESHOLD:
         note = (
-            f"Distance {distance:.2f} is below 0.6, the threshold dlib commonly uses for the same person. "
+            f"Distance {shown} is below 0.6, the threshold dlib commonly uses for the same person. "
             "Treat this as a lead to follow up, not an identification."
         )
     else:
         note = (
-            f"Distance {distance:.2f} is above 0.6, the threshold dlib commonly uses for the same person. "
+            f"Distance {shown} is not below 0.6, the threshold dlib commonly uses for the same person. "
             "This does not rule the person out: a composite is an impression, not a photograph."
         )
     return Similarity(distance, note)

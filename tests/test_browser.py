@@ -157,6 +157,12 @@ def sketch_file(folder: Path) -> Path:
     return path
 
 
+def candidate_file(folder: Path) -> Path:
+    path = folder / "custody-photo.png"
+    Image.fromarray(generated_face(3, 160)).save(path)
+    return path
+
+
 def test_artist_investigator_and_auditor_work_a_case_end_to_end(browser, server, people, tmp_path):
     # The artist opens a case.
     artist = Session(browser, server)
@@ -215,7 +221,14 @@ def test_artist_investigator_and_auditor_work_a_case_end_to_end(browser, server,
     page.get_by_role("link", name="2026-CID-0042").click()
     page.get_by_role("heading", name="Timeline").wait_for()
     investigator.shoot("case")
-    page.get_by_role("link", name="Compare").first.click()
+    # ... sets a candidate photo beside the composites ...
+    page.get_by_role("link", name="Add a candidate photo").click()
+    page.set_input_files("#id_image", candidate_file(tmp_path))
+    page.get_by_label("Source").fill("Custody record 2026/1187")
+    page.get_by_role("button", name="Add photo").click()
+    page.get_by_text("A lead, not an identification").wait_for()
+    page.get_by_role("img", name=re.compile("Face crop of candidate photo")).wait_for()
+    investigator.shoot("compare-candidate")
     page.get_by_text(re.compile("Release .* for dissemination")).first.click()
     page.get_by_label("Reason for release").first.fill("Press appeal approved by DI Shaw")
     page.get_by_role("button", name=re.compile("Release composite")).first.click()

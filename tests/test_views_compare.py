@@ -5,11 +5,12 @@ import io
 import json
 import zipfile
 
+import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from cases import services
+from cases import candidates, services
 from cases.models import AuditEvent, CandidatePhoto
 
 from .web import add_sketch, done_composite, face_png
@@ -168,3 +169,14 @@ def test_case_export_holds_every_file_with_its_hash_and_the_audit_events(
 def test_only_investigators_and_leads_export(client, case, composite, role, status, request):
     client.force_login(request.getfixturevalue(role))
     assert client.get(reverse("case_export", args=[case.pk])).status_code == status
+
+
+def test_similarity_note_never_rounds_across_the_threshold(monkeypatch):
+    class Recognizer:
+        def describe(self, crops):
+            return np.array([[0.0, 0.0], [0.5996, 0.0]])
+
+    monkeypatch.setattr(candidates, "recognizer", Recognizer)
+    result = candidates.similarity(face_png(1, 96), face_png(3, 160))
+    assert result.below_threshold
+    assert result.note.startswith("Distance 0.599 is below 0.6") and "not an identification" in result.note
