@@ -11,6 +11,8 @@ place the chain breaks:
 - ``missing_tail``: the chain head names a later event than the last one
   stored (events were removed from the end);
 - ``head_mismatch``: the chain head holds another hash for the last event;
+- ``head_missing``, ``head_behind``: the chain head was removed, or moved
+  back to hide the events after it;
 - ``anchor``: the event at a sequence number kept outside the database
   (``verify_audit --anchor``) no longer has the hash recorded there: the
   chain was rewritten and re-hashed after the anchor was written.
@@ -100,6 +102,8 @@ def verify_chain(anchor: Anchor | None = None, *, chunk_size: int = 2000) -> Cha
     def broken(sequence: int, problem: str, explanation: str) -> ChainReport:
         return ChainReport(count, head, ChainBreak(sequence, problem, explanation), missing_triggers)
 
+    if head_row is None and AuditEvent.objects.exists():
+        return broken(1, "head_missing", "the chain head is gone, so the newest events cannot be checked")
     events = AuditEvent.objects.filter(sequence__lte=head.sequence).order_by("sequence")
     for event in events.iterator(chunk_size=chunk_size):
         if event.sequence != expected:
@@ -138,6 +142,14 @@ def verify_chain(anchor: Anchor | None = None, *, chunk_size: int = 2000) -> Cha
             head.sequence,
             "head_mismatch",
             "the chain head records a different hash for this event: the chain was rewritten",
+        )
+    beyond = AuditEvent.objects.filter(sequence__gt=head.sequence).order_by("sequence").first()
+    if beyond is not None and AuditChainHead.objects.get(pk=1).sequence < beyond.sequence:
+        # Not an event appended while this check ran: the head was moved back.
+        return broken(
+            beyond.sequence,
+            "head_behind",
+            f"it is stored after the event the chain head names (#{head.sequence}): the head was moved back",
         )
     if not anchor_checked:
         return broken(

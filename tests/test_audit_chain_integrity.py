@@ -186,6 +186,24 @@ def test_events_removed_from_the_end_are_noticed_through_the_chain_head(chain):
     assert (report.first_break.sequence, report.first_break.problem) == (5, "missing_tail")
 
 
+def test_a_chain_head_moved_back_to_hide_the_newest_events_is_caught(chain):
+    with as_database_owner():
+        AuditChainHead.objects.filter(pk=1).update(sequence=4, hash=chain[3].hash)
+
+    report = integrity.verify_chain()
+
+    assert (report.first_break.sequence, report.first_break.problem) == (5, "head_behind")
+
+
+def test_a_removed_chain_head_is_caught(chain):
+    with as_database_owner():
+        AuditChainHead.objects.all().delete()
+
+    report = integrity.verify_chain()
+
+    assert (report.first_break.sequence, report.first_break.problem) == (1, "head_missing")
+
+
 def test_a_rewritten_and_rehashed_chain_is_caught_by_the_anchor_kept_outside(chain, tmp_path):
     anchor = tmp_path / "audit-anchor.json"
     assert verify("--anchor", str(anchor), "--no-record") is None
