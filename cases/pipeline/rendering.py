@@ -244,11 +244,11 @@ def _earlier_output(composite: Composite, weights_sha256: str) -> Composite | No
 def read_sketch(composite: Composite) -> Image.Image:
     """The composite's sketch, checked against its SHA-256 and decoded."""
     sketch = composite.sketch
+    if not exists(sketch.original.name):
+        raise RenderError("The sketch file is missing from storage.")
     try:
         with default_storage.open(sketch.original.name, "rb") as file:
             data = file.read()
-    except FileNotFoundError:
-        raise RenderError("The sketch file is missing from storage.") from None
     except Exception as error:
         raise StorageUnavailable(f"cannot read {sketch.original.name}: {error}") from error
     if hashlib.sha256(data).hexdigest() != sketch.sha256:
