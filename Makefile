@@ -44,4 +44,4 @@ lint: setup
 bench: setup
 	@shopt -s nullglob; scripts=(benchmarks/*.py); \
 	if [ $${#scripts[@]} -eq 0 ]; then echo "No benchmarks yet (benchmarks/*.py)."; fi; \
-	for script in "$${scripts[@]}"; do echo "== $$script"; $(PYTHON) "$$script" || exit 1; done
+	for script in "$${scripts[@]}"; do echo "== $$script"; PYTHONPATH=. $(PYTHON) "$$script" || exit 1; done

@@ -62,6 +62,12 @@ class SketchParams:
     shift_y: float = 0.0
     rotation: float = 0.0
     scale: float = 1.0
+    #: Line sketches: brightness of the paper, 0.78-1 (scans and photos of
+    #: drawings are rarely pure white), and how dark the strokes are, 0.45-1
+    #: (a hand's pencil lines are grey, not black). Without these a line
+    #: model sees only black on white and breaks on any grey input.
+    paper: float = 1.0
+    stroke_strength: float = 1.0
 
     @classmethod
     def sample(cls, rng: np.random.Generator) -> SketchParams:
@@ -79,6 +85,9 @@ class SketchParams:
             shift_y=rng.uniform(-1.5, 1.5),
             rotation=rng.uniform(-2.5, 2.5),
             scale=rng.uniform(0.97, 1.03),
+            # drawn last, so the fields above stay what they were for a seed
+            paper=rng.uniform(0.78, 1.0),
+            stroke_strength=rng.uniform(0.45, 1.0),
         )
 
     def as_dict(self) -> dict[str, float]:
@@ -110,6 +119,8 @@ def synthesize(
     else:
         sketch = pencil(gray, params)
     sketch = _ink(sketch, params)
+    if style == "line":
+        sketch = params.paper * (1.0 - params.stroke_strength * (1.0 - sketch))
     if style == "color":
         sketch = _tint(sketch, rgb, params)
     sketch = _paper(sketch, params, rng)

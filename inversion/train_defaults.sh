@@ -43,4 +43,12 @@ after() { until [ -f "$RUNS/$1.done" ]; do sleep 20; done; }
   stage line 800 --style line --feature-net sface --init "$RUNS/grayscale-recipe-a.pt"
   stage color 800 --style color --feature-net sface --init "$RUNS/grayscale-recipe-a.pt"
 ) &
+# Then the shipped line model: 400 more steps on line sketches with grey
+# paper and grey strokes (SketchParams.paper / stroke_strength). The first
+# line stage above ran before those existed and gave black composites for
+# any sketch with grey in it (hand-drawn pencil); see docs/MODEL_REPORT.md.
+(
+  after line
+  stage line-grey 400 --style line --feature-net sface --init "$RUNS/line.pt" --learning-rate 5e-4
+) &
 wait
