@@ -121,7 +121,7 @@ def start_worker(batch_size: int, log: Path) -> subprocess.Popen:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         text = log.read_text(errors="replace")
-        if " ready." in text and "inversion worker: " in text:
+        if " ready." in text and "inversion worker pid " in text:
             return process
         if process.poll() is not None:
             break

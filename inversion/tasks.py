@@ -8,6 +8,7 @@ touches CUDA), and logs the device and the weights' SHA-256.
 """
 
 import logging
+import os
 import random
 
 from celery import shared_task
@@ -36,11 +37,12 @@ def load_models(**kwargs) -> None:
         try:
             model = inference.load_model(style)
         except inference.WeightsError as error:
-            log.warning("inversion worker: no %s model: %s", style, error)
+            log.warning("inversion worker pid %d: no %s model: %s", os.getpid(), style, error)
             continue
         inference.invert_faces([blank], style)
         log.info(
-            "inversion worker: %s model %s on %s, weights %s SHA-256 %s, code %s",
+            "inversion worker pid %d: %s model %s on %s, weights %s SHA-256 %s, code %s",
+            os.getpid(),
             style,
             model.name,
             pipeline.device_name(model.device),
