@@ -5,7 +5,12 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.auth import logout
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.urls import Resolver404, resolve, reverse
+from django.utils.http import urlencode
+
+from . import totp
 
 # A request id from a trusted proxy is kept if it looks like one.
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -68,3 +73,38 @@ class IdleSessionTimeoutMiddleware:
             elif last is None or now - last >= 60:
                 request.session[self.SESSION_KEY] = now
         return self.get_response(request)
+
+
+class SecondFactorMiddleware:
+    """Hold back a logged-in user who owes an authenticator code (``cases.totp``).
+
+    A user with a confirmed authenticator is sent to enter a code, and one
+    who must have one (``OTP_REQUIRED_FOR_AUDITORS_AND_ADMINS``) to set it
+    up, before any other page; API calls get a 403. A user who owes nothing
+    is marked in the session once, so later requests cost no query.
+    """
+
+    EXEMPT = frozenset({"second_factor_verify", "second_factor_setup", "logout"})
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.user.is_authenticated and not totp.passed(request) and not self.exempt(request):
+            if totp.confirmed_device(request.user):
+                target = "second_factor_verify"
+            elif totp.required_for(request.user):
+                target = "second_factor_setup"
+            else:
+                request.session[totp.SESSION_KEY] = request.user.pk
+                return self.get_response(request)
+            if request.path.startswith("/api/"):
+                return JsonResponse({"message": "Enter the code from your authenticator app first."}, status=403)
+            return redirect(f"{reverse(target)}?{urlencode({'next': request.get_full_path()})}")
+        return self.get_response(request)
+
+    def exempt(self, request: HttpRequest) -> bool:
+        try:
+            return resolve(request.path_info).url_name in self.EXEMPT
+        except Resolver404:
+            return False

@@ -326,6 +326,7 @@ class AuditEvent(models.Model):
         AUDIT_VERIFIED = "audit_verified", "Audit chain verified"
         ACCESS_DENIED = "access_denied", "Access denied"
         ADMIN_ACTION = "admin_action", "Admin action"
+        SECOND_FACTOR_ENROLLED = "second_factor_enrolled", "Second factor enrolled"
 
     class Outcome(models.TextChoices):
         SUCCESS = "success", "Success"
@@ -391,3 +392,25 @@ class AuditChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"Audit chain head #{self.sequence}"
+
+
+class TOTPDevice(models.Model):
+    """A user's authenticator app (RFC 6238 time-based one-time codes), the second login factor.
+
+    Created when the user types the first code from it (``totp.enrol``);
+    ``last_step`` is the 30-second step of the last code accepted, so no
+    code works twice.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="totp_device")
+    secret = models.CharField(max_length=32, help_text="Base32, as the authenticator app is given it.")
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    last_step = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["user__username"]
+
+    def __str__(self) -> str:
+        state = "confirmed" if self.confirmed_at else "not confirmed"
+        return f"Authenticator of {self.user} ({state})"

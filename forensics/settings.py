@@ -86,6 +86,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "cases.middleware.IdleSessionTimeoutMiddleware",
+    "cases.middleware.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -150,6 +151,9 @@ AUTHENTICATION_BACKENDS = ["cases.lockout.LockoutModelBackend"]
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 LOGIN_FAILURE_LIMIT_PER_IP = env_int("LOGIN_FAILURE_LIMIT_PER_IP", 50)
 LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60)
+# cases.totp: anyone may add an authenticator app as a second factor; with
+# this on, auditors and admins must before they can do anything else.
+OTP_REQUIRED_FOR_AUDITORS_AND_ADMINS = env_bool("OTP_REQUIRED_FOR_AUDITORS_AND_ADMINS", False)
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "case_list"

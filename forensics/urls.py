@@ -8,6 +8,7 @@ from cases import views
 from cases.health import healthz
 from cases.lockout import LockoutAuthenticationForm
 from cases.views.integrity import audit_chain
+from cases.views.second_factor import second_factor_setup, second_factor_verify
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="case_list", permanent=False)),
@@ -24,6 +25,8 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/second-factor/", second_factor_verify, name="second_factor_verify"),
+    path("accounts/second-factor/setup/", second_factor_setup, name="second_factor_setup"),
     path("accounts/password/", views.PasswordChangeView.as_view(), name="password_change"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),

@@ -60,6 +60,9 @@ MATRIX: dict[str, dict[str, tuple[int, ...]]] = {
     "healthz": {"GET": (200, 200, 200, 200, 200, 200)},
     "accounts/login/": {"GET": (200, 302, 302, 302, 302, 302), "POST": (200, 302, 302, 302, 302, 302)},
     "accounts/logout/": {"POST": (302, 302, 302, 302, 302, 302)},
+    # Without an authenticator the code page sends users on; anyone may set one up.
+    "accounts/second-factor/": {"GET": (302, 302, 302, 302, 302, 302)},
+    "accounts/second-factor/setup/": {"GET": (302, 200, 200, 200, 200, 200), "POST": (302, 200, 200, 200, 200, 200)},
     "accounts/password/": {"GET": (302, 200, 200, 200, 200, 200), "POST": (302, 200, 200, 200, 200, 200)},
     "admin/": {"GET": (302, 302, 302, 302, 302, 200)},
     # Cases: artists and investigators may open one (and lead it); auditors may not.
