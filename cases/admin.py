@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from . import audit
-from .models import AuditEvent, Case, CaseMembership, Composite, WitnessSketch
+from .models import AuditEvent, Case, CaseMembership, Composite, TOTPDevice, WitnessSketch
 
 admin.site.site_header = "Sketch inversion - administration"
 admin.site.site_title = "Sketch inversion admin"
@@ -130,3 +130,19 @@ admin.site.unregister(User)
 @admin.register(User)
 class AuditedUserAdmin(AuditedAdmin, UserAdmin):
     pass
+
+
+@admin.register(TOTPDevice)
+class TOTPDeviceAdmin(AuditedAdmin):
+    """Authenticators are seen, and removed when a user loses one (they then set up a new one), never edited."""
+
+    list_display = ["user", "confirmed_at", "created_at"]
+    search_fields = ["user__username"]
+    fields = ["user", "confirmed_at", "created_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

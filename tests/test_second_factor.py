@@ -118,3 +118,15 @@ def test_an_enrolled_user_cannot_replace_the_authenticator_without_a_code(client
 
     assert response.headers["Location"] == reverse("second_factor_verify")
     assert TOTPDevice.objects.get(user=investigator).secret == device.secret
+
+
+def test_an_admin_removes_a_lost_authenticator_and_that_is_audited(client, admin, investigator, audit_log):
+    device = enrolled(investigator)
+    client.force_login(admin)
+
+    response = client.post(reverse("admin:cases_totpdevice_delete", args=[device.pk]), {"post": "yes"})
+
+    assert response.status_code == 302
+    assert not TOTPDevice.objects.exists()
+    (event,) = [event for event in audit_log.new() if event.action == Action.ADMIN_ACTION]
+    assert (event.user, event.details["operation"], event.object_type) == (admin, "delete", "totpdevice")
