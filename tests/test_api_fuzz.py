@@ -11,6 +11,8 @@ looked for in a pass of their own, where nothing else can stop it first.
 import pytest
 import schemathesis
 from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from rest_framework.authtoken.models import Token
 from schemathesis.checks import (
@@ -57,7 +59,15 @@ KNOWN = {
 def api_schema(db, lead, artist, case):
     """The schema, with a case holding a sketch and a finished composite for the requests to find."""
     done_composite(add_sketch(case, artist), artist)
-    return schemathesis.openapi.from_wsgi("/api/schema/?format=json", WSGIHandler())
+    # As Django's test client does: the end of a request must not close the
+    # connection that holds the test's transaction.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield schemathesis.openapi.from_wsgi("/api/schema/?format=json", WSGIHandler())
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
 
 
 @pytest.fixture
