@@ -39,7 +39,10 @@ def load_models(**kwargs) -> None:
         except inference.WeightsError as error:
             log.warning("inversion worker pid %d: no %s model: %s", os.getpid(), style, error)
             continue
-        inference.invert_faces([blank], style)
+        try:
+            inference.invert_faces([blank], style)
+        except Exception:  # the first job will say what is wrong, for its composite
+            log.exception("inversion worker pid %d: the %s model failed on a blank image", os.getpid(), style)
         log.info(
             "inversion worker pid %d: %s model %s on %s, weights %s SHA-256 %s, code %s",
             os.getpid(),

@@ -7,7 +7,7 @@ image with its provenance, or a failure that says why (docs/PIPELINE.md).
     render(pk): claim pk and up to N-1 waiting composites of its style   (jobs.py)
                 ──► reuse an earlier output, or run the network once for the batch
                 ──► encode (label, provenance) ──► store ──► done / failed   (rendering.py)
-    recover(): re-enqueue composites left requested or running too long   (jobs.py)
+    recover(): re-enqueue composites left requested or running too long   (jobs.stalled)
 """
 
 import logging

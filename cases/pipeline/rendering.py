@@ -17,6 +17,7 @@ import os
 import subprocess
 import time
 from functools import cache
+from typing import TYPE_CHECKING
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -38,6 +39,11 @@ from .jobs import (
     note_pending,
     request_parameters,
 )
+
+if TYPE_CHECKING:
+    import torch
+
+    from inversion.inference import Inversion, LoadedModel
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +105,7 @@ def run(jobs: list[Job]) -> None:
                 fail(job, f"The pipeline failed unexpectedly ({type(error).__name__}: {error}).")
 
 
-def _render_batch(jobs: list[Job], model, started: float) -> None:
+def _render_batch(jobs: list[Job], model: LoadedModel, started: float) -> None:
     """Run the network once for ``jobs`` and store each composite."""
     from inversion import inference
 
@@ -139,7 +145,7 @@ def _render_batch(jobs: list[Job], model, started: float) -> None:
             fail(job, str(error))
 
 
-def _store_result(job: Job, result, model, *, batch_size: int, started: float) -> None:
+def _store_result(job: Job, result: Inversion, model: LoadedModel, *, batch_size: int, started: float) -> None:
     composite = job.composite
     duration_ms = ms(time.perf_counter() - started)
     began = time.perf_counter()
@@ -297,7 +303,7 @@ def code_version() -> str:
     return result.stdout.strip()[:64] or "unknown"
 
 
-def device_name(device) -> str:
+def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         import torch
 
