@@ -98,7 +98,7 @@ class UploadRejected(ValidationError):
     trail; ``details`` holds what is known of the file (size, SHA-256).
     """
 
-    def __init__(self, message: str, *, code: str, details: dict | None = None) -> None:
+    def __init__(self, message: str, *, code: str = "rejected", details: dict | None = None) -> None:
         super().__init__(message, code=code)
         self.details = details or {}
 

@@ -191,6 +191,25 @@ def test_upload_api_answers_400_with_the_message(client, artist, case, audit_log
     assert_refused_and_nothing_kept(audit_log, data, code)
 
 
+@pytest.mark.parametrize("url_name", ["sketch_upload", "api:sketch_list"])
+def test_upload_over_the_size_limit_through_the_web_answers_400(client, artist, case, settings, audit_log, url_name):
+    settings.UPLOAD_MAX_BYTES = 1024 * 1024
+    client.force_login(artist)
+    audit_log.mark()
+
+    response = client.post(
+        reverse(url_name, args=[case.pk]),
+        {"image": SimpleUploadedFile("big.png", encode(noise(size=(800, 600)), "PNG")), "style": "line"},
+    )
+
+    assert response.status_code == 400
+    assert "larger than 1 MB" in response.content.decode()
+    assert [event.details["reason"] for event in audit_log.new() if event.action == Action.UPLOAD_REJECTED] == [
+        "too_large"
+    ]
+    assert not WitnessSketch.objects.exists()
+
+
 def test_upload_over_the_size_limit_is_refused_before_it_is_read_in_full(artist, case, settings, audit_log):
     settings.UPLOAD_MAX_BYTES = 1024 * 1024
     data = encode(noise(size=(800, 600)), "PNG")
