@@ -37,7 +37,10 @@ from .models import AuditChainHead, AuditEvent
 
 Action = AuditEvent.Action
 
-_TRIGGERS = importlib.import_module("cases.migrations.0004_audit_append_only").TRIGGERS
+# The triggers' names and SQL, per database vendor, as the migration installs them.
+_APPEND_ONLY = importlib.import_module("cases.migrations.0004_audit_append_only")
+TRIGGERS: dict[str, tuple[str, ...]] = _APPEND_ONLY.TRIGGERS
+TRIGGER_SQL: dict[str, dict[str, list[str]]] = _APPEND_ONLY.SQL
 
 
 @dataclass(frozen=True)
@@ -162,7 +165,7 @@ def verify_chain(anchor: Anchor | None = None, *, chunk_size: int = 2000) -> Cha
 
 def missing_append_only_triggers() -> list[str]:
     """The append-only triggers that are absent or switched off on this database."""
-    expected = _TRIGGERS.get(connection.vendor, ())
+    expected = TRIGGERS.get(connection.vendor, ())
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(

@@ -1,18 +1,15 @@
 """Shared fixtures: one case with a member in each role, and users outside it."""
 
-import importlib
-
 import pytest
 from django.db.backends.base.operations import BaseDatabaseOperations
 
 from cases.access import GlobalRole
+from cases.integrity import TRIGGER_SQL
 from cases.models import AuditEvent, CaseMembership
 
 from .factories import CaseFactory, MembershipFactory, UserFactory
 
 Role = CaseMembership.Role
-
-APPEND_ONLY = importlib.import_module("cases.migrations.0004_audit_append_only")
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -30,7 +27,7 @@ def flush_past_the_audit_triggers():
             before = [f"ALTER TABLE {table} DISABLE TRIGGER USER" for table in tables]
             after = [f"ALTER TABLE {table} ENABLE TRIGGER USER" for table in tables]
         else:
-            before, after = APPEND_ONLY.SQL["sqlite"]["uninstall"], APPEND_ONLY.SQL["sqlite"]["install"]
+            before, after = TRIGGER_SQL["sqlite"]["uninstall"], TRIGGER_SQL["sqlite"]["install"]
         return original(self, [*before, *sql_list, *after])
 
     with pytest.MonkeyPatch.context() as patch:

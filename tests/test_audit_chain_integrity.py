@@ -6,7 +6,6 @@ PostgreSQL, dropping them on SQLite), change rows, and switch them on again.
 """
 
 import contextlib
-import importlib
 import json
 import threading
 
@@ -20,7 +19,6 @@ from cases import audit, integrity
 from cases.models import AuditChainHead, AuditEvent
 
 Action = AuditEvent.Action
-APPEND_ONLY = importlib.import_module("cases.migrations.0004_audit_append_only")
 
 
 @pytest.fixture
@@ -40,7 +38,7 @@ def switch_triggers(on: bool) -> None:
                 cursor.execute(f"ALTER TABLE {table} {'ENABLE' if on else 'DISABLE'} TRIGGER USER")
             cursor.execute("SET CONSTRAINTS ALL DEFERRED")
         else:
-            for statement in APPEND_ONLY.SQL["sqlite"]["install" if on else "uninstall"]:
+            for statement in integrity.TRIGGER_SQL["sqlite"]["install" if on else "uninstall"]:
                 cursor.execute(statement)
 
 

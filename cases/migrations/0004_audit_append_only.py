@@ -7,8 +7,8 @@ the event just appended (or be rewritten unchanged), and cannot be deleted. Only
 switch these off (``ALTER TABLE ... DISABLE TRIGGER``, dropping them), which
 ``verify_audit`` notices and reports.
 
-The SQL lives here, frozen with the migration; ``cases.integrity`` and the
-tests read ``TRIGGERS`` and ``SQL`` from this module.
+The SQL lives here, frozen with the migration; ``cases.integrity`` reads
+``TRIGGERS`` and ``SQL`` from this module (as ``TRIGGERS`` and ``TRIGGER_SQL``).
 """
 
 from django.db import migrations
