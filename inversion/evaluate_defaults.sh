@@ -35,10 +35,9 @@ if [ "${SKIP_RECIPES:-0}" != 1 ]; then
 fi
 
 for style in line grayscale color; do
-  weights=${WEIGHTS_FROM:+$RUNS/$style.pt}
   test=$(synthetic "$style" test)
-  "$PY" -m inversion.evaluate --style "$style" ${weights:+--weights "$weights"} --photos "$test/photos" \
+  "$PY" -m inversion.evaluate --style "$style" --photos "$test/photos" \
     --sketches "$test/sketches" --aligned --json "$OUT/$style-celeba-test.json" --grid "$GRIDS/$style-celeba-test.png"
-  "$PY" -m inversion.evaluate --style "$style" ${weights:+--weights "$weights"} "${CUFS[@]}" \
+  "$PY" -m inversion.evaluate --style "$style" "${CUFS[@]}" \
     --json "$OUT/$style-cufs-val.json" --grid "$GRIDS/$style-cufs-val.png"
 done
