@@ -18,7 +18,7 @@ has loaded the networks; then ``--composites`` different generated sketches
 ``cases.services.request_composite``, as a busy forensic artist's uploads
 would be, and the clock stops when the last is done. Distinct sketches, so
 no output is reused. The trained weights in ``inversion/weights`` are used
-when all are installed, else a random-weight network of the same
+when the line model is installed, else a random-weight network of the same
 architecture (speed does not depend on the weights); the output says which.
 """
 
@@ -46,7 +46,7 @@ def prepare_environment(work: Path, database_url: str, redis_url: str) -> str:
     from inversion import STYLES
 
     shipped = ROOT / "inversion" / "weights"
-    if all((shipped / f"{style}.pt").is_file() and (shipped / f"{style}.json").is_file() for style in STYLES):
+    if (shipped / "line.pt").is_file() and (shipped / "line.json").is_file():  # the style benchmarked
         weights, which = shipped, f"trained weights in {shipped}"
     else:
         weights, which = work / "weights", "random-weight networks at 96 px (trained weights not installed)"
