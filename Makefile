@@ -7,7 +7,7 @@ PYTHON := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint bench setup
+.PHONY: run test lint bench setup screenshots
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -36,6 +36,10 @@ run: setup
 # SQLite by default; PostgreSQL when DATABASE_URL is set (CI sets it).
 test: setup
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Retakes the README's screenshots (docs/screenshots/) with the browser tests.
+screenshots: setup
+	SCREENSHOTS_DIR=docs/screenshots $(VENV)/bin/pytest tests/test_browser.py
 
 lint: setup
 	$(VENV)/bin/ruff check .
