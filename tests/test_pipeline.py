@@ -98,7 +98,8 @@ def test_request_renders_after_commit_a_labelled_png_with_its_provenance(
     assert text["weights_sha256"] == composite.weights_sha256 == inference.verified_weights("line")[1]
     assert text["model_name"] == composite.model_name
     assert text["style"] == "line"
-    assert text["device"] == composite.device == "cpu"
+    assert text["device"] == composite.device
+    assert composite.device.startswith(inference.default_device().type)  # cuda where there is a GPU
     assert text["batch_size"] == "1"
     assert int(text["duration_ms"]) == composite.duration_ms
     assert text["code_version"] == composite.code_version != ""

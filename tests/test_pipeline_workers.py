@@ -28,7 +28,7 @@ from PIL import Image
 from cases import composite_png, services
 from cases.models import AuditEvent, Composite, WitnessSketch
 from forensics import celery_app
-from inversion import STYLES
+from inversion import STYLES, inference
 
 from .inversion_fixtures import generated_face, write_random_weights
 
@@ -257,7 +257,8 @@ def test_a_worker_renders_a_requested_composite_with_its_provenance(case, artist
     text = composite_png.read_text(data)
     assert text["sketch_sha256"] == sketch.sha256
     assert text["weights_sha256"] == composite.weights_sha256
-    assert text["device"] == composite.device == "cpu"
+    assert text["device"] == composite.device
+    assert composite.device.startswith(inference.default_device().type)  # cuda where there is a GPU
     assert composite.weights_sha256 in worker.output()  # logged when the worker process started
     assert [action for action, _ in trail(composite)] == [
         Action.COMPOSITE_REQUESTED,
