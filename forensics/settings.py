@@ -324,7 +324,7 @@ CELERY_BEAT_SCHEDULE = {
 # Up to this many waiting composites of one style run through the network together.
 INVERSION_BATCH_SIZE = env_int("INVERSION_BATCH_SIZE", 8)
 # Drawn in a band under every composite image.
-COMPOSITE_LABEL = env_str("COMPOSITE_LABEL", "GENERATED COMPOSITE \N{EN DASH} NOT A PHOTOGRAPH")
+COMPOSITE_LABEL = env_str("COMPOSITE_LABEL", "GENERATED COMPOSITE - NOT A PHOTOGRAPH")
 # Side of the stored image in pixels; the network's output is upscaled to it.
 COMPOSITE_SIZE = env_int("COMPOSITE_SIZE", 384)
 

@@ -105,7 +105,7 @@ def test_request_renders_after_commit_a_labelled_png_with_its_provenance(
     assert text["code_version"] == composite.code_version != ""
     assert text["native_resolution"] == "32"
     assert "not a photograph" in text["Description"]
-    assert text["Label"] == "GENERATED COMPOSITE \N{EN DASH} NOT A PHOTOGRAPH"
+    assert text["Label"] == "GENERATED COMPOSITE - NOT A PHOTOGRAPH"
 
     image = Image.open(io.BytesIO(data))
     assert image.width == 384 and image.height > 384
