@@ -73,3 +73,14 @@ def test_exports_hold_every_matching_event_and_are_audited(client, events, audit
     exports = audit_log.new()
     assert [e.action for e in exports] == [Action.AUDIT_EXPORTED] * 2
     assert exports[0].details == {"filters": {"user": "artist"}, "format": "csv", "events": 60}
+
+
+def test_csv_export_does_not_hand_spreadsheets_a_formula(client, auditor):
+    """A failed login records the user name as typed: an attacker can type a formula."""
+    audit.record(Action.LOGIN_FAILED, username='=HYPERLINK("http://x","y")', outcome=audit.Outcome.FAILED)
+    client.force_login(auditor)
+    rows = list(csv.DictReader(io.StringIO(client.get(reverse("audit_export_csv")).content.decode())))
+    typed = next(row for row in rows if row["action"] == Action.LOGIN_FAILED)
+    assert typed["username"] == '\'=HYPERLINK("http://x","y")'
+    lines = client.get(reverse("audit_export_jsonl")).content.decode().splitlines()
+    assert any(json.loads(line)["username"] == '=HYPERLINK("http://x","y")' for line in lines)  # exact there

@@ -61,6 +61,17 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+def spreadsheet_safe(row: dict) -> dict:
+    """Cells a spreadsheet would run as a formula (a typed user name or a user
+    agent can start with ``=``) get a leading apostrophe (OWASP's CSV
+    injection advice). The JSON Lines export keeps every value exact, for
+    checking hashes."""
+    return {
+        key: "'" + value if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+        for key, value in row.items()
+    }
+
+
 @login_required
 @require_GET
 def audit_export(request: HttpRequest, format: str) -> HttpResponse:
@@ -79,7 +90,7 @@ def audit_export(request: HttpRequest, format: str) -> HttpResponse:
         writer = csv.DictWriter(buffer, fieldnames=[*audit.HASHED_FIELDS, "hash"])
         writer.writeheader()
         for row in rows:
-            writer.writerow({**row, "details": json.dumps(row["details"], sort_keys=True)})
+            writer.writerow(spreadsheet_safe({**row, "details": json.dumps(row["details"], sort_keys=True)}))
         body = buffer.getvalue()
     else:
         body = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
