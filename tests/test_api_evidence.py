@@ -106,9 +106,7 @@ def test_only_artists_and_leads_request_composites(api, case, sketch, role, stat
 def test_composite_status_provenance_and_image(api, case, sketch, artist, investigator, audit_log):
     composite = done_composite(sketch, artist)
     api.force_authenticate(investigator)
-    assert [c["id"] for c in api.get(reverse("api:composite_list", args=[case.pk])).json()["results"]] == [
-        composite.pk
-    ]
+    assert [c["id"] for c in api.get(reverse("api:composite_list", args=[case.pk])).json()["results"]] == [composite.pk]
     body = api.get(reverse("api:composite_detail", args=[case.pk, composite.pk])).json()
     assert body["status"] == "done"
     assert body["provenance"]["sha256"] == composite.output_sha256
