@@ -30,8 +30,11 @@ class CaseStatusForm(forms.Form):
 
 
 class SketchForm(forms.Form):
+    # Empty files go on to add_sketch, which refuses them with an audit event.
     image = forms.FileField(
-        label="Sketch image", help_text="A scan or photo of the drawing: PNG, JPEG, WebP or TIFF, up to 20 MB."
+        label="Sketch image",
+        help_text="A scan or photo of the drawing: PNG, JPEG, WebP or TIFF, up to 20 MB.",
+        allow_empty_file=True,
     )
     style = forms.ChoiceField(
         label="Drawing style",
