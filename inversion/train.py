@@ -259,9 +259,9 @@ def train(config: TrainConfig, photos: AlignedPhotos | None = None) -> Path:
         seconds = time.perf_counter() - t0
         elapsed += seconds
         speed = config.batch_size / seconds
-        progress.set_postfix(loss=f"{float(loss):.4f}", pixel=f"{terms['pixel']:.4f}", img_s=f"{speed:.1f}")
+        progress.set_postfix(loss=f"{float(loss.detach()):.4f}", pixel=f"{terms['pixel']:.4f}", img_s=f"{speed:.1f}")
         log.writerow(
-            [step + 1, round(elapsed, 2), f"{lr:.6f}", f"{float(loss):.5f}"]
+            [step + 1, round(elapsed, 2), f"{lr:.6f}", f"{float(loss.detach()):.5f}"]
             + [
                 f"{terms[k]:.5f}" if k in terms else ""
                 for k in ("pixel", "feature", "identity", "total_variation", "adversarial")
