@@ -6,8 +6,11 @@ from django.db.backends.base.operations import BaseDatabaseOperations
 from cases.access import GlobalRole
 from cases.integrity import TRIGGER_SQL
 from cases.models import AuditEvent, CaseMembership
+from forensics.celery import app as celery_app
+from inversion import STYLES, inference
 
 from .factories import CaseFactory, MembershipFactory, UserFactory
+from .inversion_fixtures import write_random_weights
 
 Role = CaseMembership.Role
 
@@ -106,3 +109,25 @@ class AuditLog:
 @pytest.fixture
 def audit_log(db) -> AuditLog:
     return AuditLog()
+
+
+@pytest.fixture
+def random_weights(tmp_path_factory, monkeypatch):
+    """Random-weight networks of every style, with matching cards, in place
+    of the shipped ones."""
+    folder = tmp_path_factory.mktemp("weights")
+    for style in STYLES:
+        write_random_weights(folder, style)
+    monkeypatch.setattr(inference, "WEIGHTS_DIR", folder)
+    inference.reset_models()
+    yield folder
+    inference.reset_models()
+
+
+@pytest.fixture
+def eager_jobs():
+    """Composites render in-process, also where REDIS_URL is set."""
+    was = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = was

@@ -21,11 +21,9 @@ from PIL import Image
 
 from cases.access import GlobalRole
 from cases.models import AuditEvent, CaseMembership, Composite
-from forensics.celery import app as celery_app
-from inversion import STYLES, inference
 
 from .factories import PASSWORD, CaseFactory, MembershipFactory, UserFactory
-from .inversion_fixtures import generated_face, write_random_weights
+from .inversion_fixtures import generated_face
 from .web import add_sketch, finish
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -92,23 +90,8 @@ def browser():
 
 
 @pytest.fixture(autouse=True)
-def random_weights(tmp_path_factory, monkeypatch):
-    folder = tmp_path_factory.mktemp("weights")
-    for style in STYLES:
-        write_random_weights(folder, style)
-    monkeypatch.setattr(inference, "WEIGHTS_DIR", folder)
-    inference.reset_models()
-    yield folder
-    inference.reset_models()
-
-
-@pytest.fixture(autouse=True)
-def eager():
-    """Composites render in-process, also where REDIS_URL is set."""
-    was = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = was
+def _random_weights_and_eager_jobs(random_weights, eager_jobs):
+    """Every test here: random-weight networks, composites rendered in-process."""
 
 
 class Session:

@@ -17,32 +17,17 @@ from PIL import Image
 from cases import composite_png, custody, pipeline, services
 from cases.models import AuditEvent, Composite, WitnessSketch
 from forensics import celery_app
-from inversion import STYLES, inference, tasks
+from inversion import inference, tasks
 
-from .inversion_fixtures import generated_face, write_random_weights
+from .inversion_fixtures import generated_face
 
 Status = Composite.Status
 Action = AuditEvent.Action
 
 
 @pytest.fixture(autouse=True)
-def random_weights(tmp_path_factory, monkeypatch):
-    folder = tmp_path_factory.mktemp("weights")
-    for style in STYLES:
-        write_random_weights(folder, style)
-    monkeypatch.setattr(inference, "WEIGHTS_DIR", folder)
-    inference.reset_models()
-    yield folder
-    inference.reset_models()
-
-
-@pytest.fixture(autouse=True)
-def eager():
-    """In-process jobs, also where REDIS_URL is set."""
-    was = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = was
+def _random_weights_and_eager_jobs(random_weights, eager_jobs):
+    """Every test here: random-weight networks, composites rendered in-process."""
 
 
 def face_png(seed: int, size: int = 128) -> bytes:
