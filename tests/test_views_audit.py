@@ -28,6 +28,7 @@ def test_auditors_and_admins_read_the_log_and_reading_is_audited(client, events,
     assert response.status_code == 200
     content = response.content.decode()
     assert "Evidence viewed" in content and "Page 1 of 2" in content
+    assert reverse("audit_chain") in content  # the chain's state is one click away
     viewed = audit_log.new()[-1]
     assert viewed.action == Action.AUDIT_VIEWED and viewed.details == {"filters": {}, "page": 1}
 
