@@ -92,9 +92,9 @@ def align(image: np.ndarray, size: int = RESOLUTION, box: Box | None = None) -> 
     if box is None:
         return AlignedFace(_centre_crop(image, size), found=False, box=_centre_box(image), method="centre-crop")
     _, predictor = _load_models()
-    rect = dlib.rectangle(*box)
-    shape = predictor(_as_rgb(image), rect)
-    chip = dlib.get_face_chip(_as_rgb(image) if image.ndim == 3 else image, shape, size=size, padding=PADDING)
+    rgb = _as_rgb(image)
+    shape = predictor(rgb, dlib.rectangle(*box))
+    chip = dlib.get_face_chip(rgb if image.ndim == 3 else image, shape, size=size, padding=PADDING)
     return AlignedFace(np.asarray(chip), found=True, box=box, method="landmarks")
 
 

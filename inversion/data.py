@@ -151,6 +151,25 @@ def to_image(tensor: torch.Tensor) -> np.ndarray:
     return array[..., 0] if array.shape[2] == 1 else array
 
 
+def pair_files(photos: Path, sketches: Path, names: list[str] | None = None) -> list[tuple[str, Path, Path]]:
+    """(key, photo file, sketch file) for files with the same path, less the
+    suffix, under both folders (CUFS's ``AR_100.jpg`` in each), sorted;
+    ``names`` keeps the keys, or file stems, it lists."""
+
+    def index(root: Path) -> dict[str, Path]:
+        files = (p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        return {str(p.relative_to(root).with_suffix("")): p for p in files}
+
+    photo_files, sketch_files = index(Path(photos)), index(Path(sketches))
+    keys = sorted(photo_files.keys() & sketch_files.keys())
+    if names is not None:
+        wanted = set(names)
+        keys = [k for k in keys if k in wanted or Path(k).name in wanted]
+    if not keys:
+        raise ValueError(f"no pairs: no matching file names in {photos} and {sketches}")
+    return [(k, photo_files[k], sketch_files[k]) for k in keys]
+
+
 class SyntheticSketches(Dataset):
     """Synthetic sketches of aligned photos, a new drawing hand per item and epoch.
 
@@ -196,18 +215,12 @@ class PairedSketches(Dataset):
         size: int = align.RESOLUTION,
         names: list[str] | None = None,
     ):
-        photo_files = {p.stem: p for p in Path(photos_dir).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
-        sketch_files = {p.stem: p for p in Path(sketches_dir).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
-        stems = sorted(photo_files.keys() & sketch_files.keys())
-        if names is not None:
-            stems = [s for s in stems if s in set(names)]
-        if not stems:
-            raise ValueError(f"no matching file names in {photos_dir} and {sketches_dir}")
-        self.style, self.stems, self.found = style, stems, []
+        pairs = pair_files(Path(photos_dir), Path(sketches_dir), names)
+        self.style, self.stems, self.found = style, [key for key, _, _ in pairs], []
         self.photos, self.sketches = [], []
-        for stem in stems:
-            photo = align.align(np.asarray(load_rgb(photo_files[stem].read_bytes())), size=size)
-            sketch = align.align(np.asarray(load_rgb(sketch_files[stem].read_bytes())), size=size)
+        for _, photo_file, sketch_file in pairs:
+            photo = align.align(np.asarray(load_rgb(photo_file.read_bytes())), size=size)
+            sketch = align.align(np.asarray(load_rgb(sketch_file.read_bytes())), size=size)
             self.photos.append(photo.image)
             self.sketches.append(as_style(sketch.image, style))
             self.found.append(photo.found and sketch.found)

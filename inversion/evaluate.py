@@ -31,7 +31,7 @@ import torch
 from PIL import Image
 
 from inversion import STYLES, align
-from inversion.data import IMAGE_SUFFIXES, load_rgb
+from inversion.data import load_rgb, pair_files
 from inversion.inference import invert_faces, load_model
 
 METRICS = ("ssim", "fsim", "psnr", "pearson", "identity_distance", "rank1", "rank10")
@@ -43,21 +43,6 @@ class Pair:
     identity: str
     photo: np.ndarray  # aligned RGB crop
     sketch: np.ndarray  # raw sketch as uploaded (RGB)
-
-
-def pair_files(photos: Path, sketches: Path, names: list[str] | None = None) -> list[tuple[str, Path, Path]]:
-    def index(root: Path) -> dict[str, Path]:
-        files = (p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        return {str(p.relative_to(root).with_suffix("")): p for p in files}
-
-    photo_files, sketch_files = index(Path(photos)), index(Path(sketches))
-    keys = sorted(photo_files.keys() & sketch_files.keys())
-    if names is not None:
-        wanted = set(names)
-        keys = [k for k in keys if k in wanted or Path(k).name in wanted]
-    if not keys:
-        raise SystemExit(f"no pairs: no matching file names in {photos} and {sketches}")
-    return [(k, photo_files[k], sketch_files[k]) for k in keys]
 
 
 class Recognizer:
@@ -129,7 +114,10 @@ def evaluate(
 ) -> dict:
     model = load_model(style, weights)
     size = model.resolution
-    files = pair_files(photos, sketches, names)
+    try:
+        files = pair_files(photos, sketches, names)
+    except ValueError as error:
+        raise SystemExit(str(error)) from error
     photo_crops, sketch_images, identities, no_face = [], [], [], 0
     for key, photo_file, sketch_file in files:
         photo = np.asarray(load_rgb(photo_file.read_bytes()))

@@ -183,7 +183,7 @@ def train(config: TrainConfig, photos: AlignedPhotos | None = None) -> Path:
     features = feature_network(config.feature_net, device)
 
     out = Path(config.out)
-    start = 0
+    start, elapsed = 0, 0.0
     if config.resume and out.exists():
         state = load_checkpoint(out)
         model.load_state_dict(state["model"])
@@ -192,6 +192,7 @@ def train(config: TrainConfig, photos: AlignedPhotos | None = None) -> Path:
             discriminator.load_state_dict(state["discriminator"])
             d_optimizer.load_state_dict(state["discriminator_optimizer"])
         start = state["step"]
+        elapsed = state["metadata"].get("train_seconds", 0.0)
         print(f"resuming {out} at step {start}")
     elif config.init:
         warm_start(model, config.init)
@@ -220,7 +221,6 @@ def train(config: TrainConfig, photos: AlignedPhotos | None = None) -> Path:
             ]
         )
 
-    elapsed = 0.0 if start == 0 else load_checkpoint(out)["metadata"].get("train_seconds", 0.0)
     model.train()
     progress = tqdm(range(start, config.steps), initial=start, total=config.steps, desc=f"{config.style}")
     for step in progress:
