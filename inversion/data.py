@@ -241,11 +241,15 @@ class PairedSketches(Dataset):
         return len(self.stems)
 
     def __getitem__(self, index: int) -> dict:
-        return {
-            "sketch": to_tensor(self.sketches[index]),
-            "photo": to_tensor(self.photos[index]),
-            "path": self.stems[index],
-        }
+        return self.pair(index)
+
+    def pair(self, index: int, mirrored: bool = False) -> dict:
+        """One pair; ``mirrored`` flips sketch and photo left-right together
+        (a face's mirror image is still a face drawn by the same hand)."""
+        sketch, photo = self.sketches[index], self.photos[index]
+        if mirrored:
+            sketch, photo = sketch[:, ::-1], photo[:, ::-1]
+        return {"sketch": to_tensor(sketch), "photo": to_tensor(photo), "path": self.stems[index]}
 
 
 def as_style(image: np.ndarray, style: str) -> np.ndarray:

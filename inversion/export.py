@@ -87,6 +87,19 @@ def export(
     return weights
 
 
+LINEAGE_KEYS = ("data", "steps", "batch_size", "feature_net", "hand_drawn", "train_seconds", "device", "init")
+
+
+def lineage_of(path: Path) -> list[dict]:
+    """The training stages behind a checkpoint (one stage) or a model card
+    (its own lineage, then its last stage), oldest first."""
+    if path.suffix == ".json":
+        card = json.loads(path.read_text())
+        return card["lineage"] + [{k: card["training"].get(k) for k in LINEAGE_KEYS}]
+    metadata = load_checkpoint(path)["metadata"]
+    return [{k: metadata.get(k) for k in LINEAGE_KEYS}]
+
+
 def _same_weights(path: Path, state: dict, metadata: dict) -> bool:
     if not path.is_file():
         return False
@@ -114,19 +127,12 @@ def main(argv: list[str] | None = None) -> None:
         nargs="*",
         type=Path,
         default=[],
-        help="earlier checkpoints this one was warm-started from, for the card",
+        help="earlier checkpoints (or model cards) this one was warm-started from, oldest first, for the card",
     )
     parser.add_argument("--hardware", help="what it was trained on, in words, for the card")
     args = parser.parse_args(argv)
     metrics = {path.stem: json.loads(path.read_text()) for path in args.metrics}
-    lineage = [load_checkpoint(p)["metadata"] for p in args.lineage]
-    lineage = [
-        {
-            k: m.get(k)
-            for k in ("data", "steps", "batch_size", "feature_net", "hand_drawn", "train_seconds", "device", "init")
-        }
-        for m in lineage
-    ]
+    lineage = [stage for path in args.lineage for stage in lineage_of(path)]
     weights = export(args.checkpoint, args.style, metrics, lineage=lineage, hardware=args.hardware)
     print(f"wrote {weights} ({weights.stat().st_size / 1e6:.1f} MB) and {weights.with_suffix('.json')}")
 

@@ -25,6 +25,17 @@ COLUMNS = (
     ("rank1", "rank-1 ↑"),
     ("rank10", "rank-10 ↑"),
 )
+#: The grayscale model's hand-drawn stages and the variants tried beside
+#: them, all measured on the held-out CUFS pairs
+#: (``docs/metrics/grayscale-stage-<name>-cufs-val.json``).
+HAND_DRAWN_STAGES = (
+    ("2", "stage 2 (shipped before): identity 0.2, TV 0.1, 800 steps"),
+    ("3-no-gan", "stage 2 + identity 1.0, TV 0.01, mirrored pairs, no GAN: 750 of 1500 steps, stopped"),
+    ("3-gan-0.05", "the same + PatchGAN weight 0.05: 500 of 1500 steps, stopped"),
+    ("3", "stage 3: the same + PatchGAN weight 0.01, 1500 steps"),
+    ("4-half", "stage 3 + 1000 steps, half of each batch hand-drawn (control)"),
+    ("4", "stage 4: stage 3 + 1000 steps, three quarters hand-drawn"),
+)
 SETS = (
     ("celeba-test", "CelebA test_dataset, synthetic sketches"),
     ("cufs-val", "CUFS held-out pairs (hand-drawn)"),
@@ -64,6 +75,8 @@ def figures(metrics: Path, weights: Path) -> str:
                 f"{report['sketches_without_face']})\n"
             )
             parts.append(table([("composite", report["composite"]), ("raw sketch (baseline)", report["sketch"])]))
+            if "rank1_by_group" in report:
+                parts.append("\n" + group_table(report["rank1_by_group"]))
             parts.append(f"\n![{style} on {title}](images/{style}-{key}.png)\n")
     recipes = []
     for key, title in (("celeba-val", "CelebA validation_dataset, synthetic"), ("cufs-val", "CUFS held-out")):
@@ -74,7 +87,37 @@ def figures(metrics: Path, weights: Path) -> str:
     if recipes:
         parts.append("### Recipe comparison (grayscale, 750 steps each, same data and seed)\n")
         parts.append(table(recipes) + "\n")
+    stages = []
+    for name, label in HAND_DRAWN_STAGES:
+        path = metrics / f"grayscale-stage-{name}-cufs-val.json"
+        if path.exists():
+            stages.append((label, json.loads(path.read_text())))
+    if stages:
+        parts.append("### Grayscale hand-drawn stages and variants (CUFS held-out pairs, composites)\n")
+        parts.append(table([(label, report["composite"]) for label, report in stages]) + "\n")
+        with_groups = [(label, report["rank1_by_group"]) for label, report in stages if "rank1_by_group" in report]
+        if with_groups:
+            groups = sorted(with_groups[0][1])
+            parts.append("| rank-1 by collection | " + " | ".join(groups) + " |")
+            parts.append("|---|" + "---:|" * len(groups))
+            for label, by_group in with_groups:
+                parts.append(f"| {label} | " + " | ".join(f"{by_group[g]['composite']:.3f}" for g in groups) + " |")
+            sketch = with_groups[0][1]
+            parts.append(
+                "| raw sketch (baseline) | " + " | ".join(f"{sketch[g]['sketch']:.3f}" for g in groups) + " |\n"
+            )
     return "\n".join(parts)
+
+
+def group_table(by_group: dict[str, dict]) -> str:
+    """Rank-1 per collection (file-name prefix), composite against raw sketch."""
+    groups = sorted(by_group)
+    head = "| rank-1 by collection | " + " | ".join(f"{g} ({by_group[g]['pairs']})" for g in groups) + " |"
+    rows = [
+        f"| {label} | " + " | ".join(f"{by_group[g][key]:.3f}" for g in groups) + " |"
+        for key, label in (("composite", "composite"), ("sketch", "raw sketch (baseline)"))
+    ]
+    return "\n".join([head, "|---|" + "---:|" * len(groups), *rows]) + "\n"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -63,6 +63,8 @@ class TrainConfig:
     hand_drawn: Path | None = None
     hand_drawn_names: Path | None = None
     hand_drawn_fraction: float = 0.25
+    #: Mirror each hand-drawn pair (sketch and photo together) with chance 1/2.
+    mirror_hand_drawn: bool = False
     learning_rate: float = 1e-3
     seed: int = 0
     checkpoint_every: int = 250
@@ -234,7 +236,9 @@ def train(config: TrainConfig, photos: AlignedPhotos | None = None) -> Path:
         if hand_drawn is not None:
             count = round(config.batch_size * config.hand_drawn_fraction)
             rng = np.random.default_rng([config.seed, step, 7])
-            items[:count] = [hand_drawn[int(i)] for i in rng.choice(len(hand_drawn), count)]
+            chosen = rng.choice(len(hand_drawn), count)
+            mirrored = rng.random(count) < 0.5 if config.mirror_hand_drawn else np.zeros(count, bool)
+            items[:count] = [hand_drawn.pair(int(i), bool(m)) for i, m in zip(chosen, mirrored, strict=True)]
         sketch, photo = stack(items, "sketch", device), stack(items, "photo", device)
 
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
@@ -296,6 +300,8 @@ def train(config: TrainConfig, photos: AlignedPhotos | None = None) -> Path:
                     "train_identities": len(set(train_photos.identities)),
                     "hand_drawn": str(config.hand_drawn) if config.hand_drawn else None,
                     "hand_drawn_pairs": len(hand_drawn) if hand_drawn is not None else 0,
+                    "hand_drawn_fraction": config.hand_drawn_fraction if hand_drawn is not None else 0.0,
+                    "mirror_hand_drawn": config.mirror_hand_drawn,
                     "init": str(config.init) if config.init else None,
                     "precision": str(dtype or torch.float32).replace("torch.", ""),
                     "device": torch.cuda.get_device_name(device)
@@ -329,6 +335,9 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     parser.add_argument("--hand-drawn", type=Path, help="folder with photos/ and sketches/ (CUFS layout)")
     parser.add_argument("--hand-drawn-names", type=Path, help="file listing the stems of the pairs to train on")
     parser.add_argument("--hand-drawn-fraction", type=float, default=0.25)
+    parser.add_argument(
+        "--mirror-hand-drawn", action="store_true", help="mirror half the hand-drawn pairs (sketch and photo)"
+    )
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint-every", type=int, default=250)
@@ -356,6 +365,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         hand_drawn=args.hand_drawn,
         hand_drawn_names=args.hand_drawn_names,
         hand_drawn_fraction=args.hand_drawn_fraction,
+        mirror_hand_drawn=args.mirror_hand_drawn,
         learning_rate=args.learning_rate,
         feature_batch=args.feature_batch,
         seed=args.seed,

@@ -2,7 +2,7 @@ import json
 
 from inversion import inference
 from inversion.checkpoints import save_checkpoint, sha256_of
-from inversion.export import export
+from inversion.export import export, lineage_of
 from inversion.model import SketchInversionNet
 
 
@@ -45,3 +45,11 @@ def test_re_exporting_to_add_metrics_keeps_the_weights_file(tmp_path):
     card = json.loads((tmp_path / "w" / "line.json").read_text())
     assert sha256_of(tmp_path / "w" / "line.pt") == first == card["weights_sha256"]
     assert card["metrics"] == {"cufs-val": {"pairs": 3}}
+
+
+def test_lineage_reads_checkpoints_and_model_cards(tmp_path):
+    checkpoint = training_checkpoint(tmp_path / "run.pt")
+    export(checkpoint, "line", metrics={}, out_dir=tmp_path / "w", lineage=[{"steps": 750, "init": None}])
+    stages = lineage_of(tmp_path / "w" / "line.json")
+    assert [stage["steps"] for stage in stages] == [750, 5]
+    assert lineage_of(checkpoint) == [stages[-1]]

@@ -2,9 +2,11 @@ import csv
 
 import numpy as np
 import pytest
+import torch
+from PIL import Image
 
 from inversion.checkpoints import load_checkpoint
-from inversion.data import AlignedPhotos
+from inversion.data import AlignedPhotos, PairedSketches
 from inversion.losses import LossWeights
 from inversion.train import TrainConfig, parse_args, train
 
@@ -83,3 +85,14 @@ def test_command_line_fills_the_config():
     )
     assert config.style == "line" and config.data == ["a.tar.gz:train", "b"] and config.steps == 5
     assert config.weights.total_variation == 0.5 and config.weights.identity == 0.0
+
+
+def test_a_mirrored_hand_drawn_pair_flips_sketch_and_photo_together(tmp_path):
+    for folder, seed in (("photos", 1), ("sketches", 2)):
+        (tmp_path / folder).mkdir()
+        Image.fromarray(generated_face(seed, size=64)).save(tmp_path / folder / "AR_1.png")
+    pairs = PairedSketches.from_folder(tmp_path, size=32)
+    plain, mirrored = pairs.pair(0), pairs.pair(0, mirrored=True)
+    for key in ("sketch", "photo"):
+        assert torch.equal(mirrored[key], plain[key].flip(-1))
+        assert not torch.equal(mirrored[key], plain[key])

@@ -1,0 +1,24 @@
+import json
+
+from inversion import report
+
+SCORES = {"ssim": 0.5, "fsim": 0.7, "psnr": 15.0, "pearson": 0.8, "identity_distance": 0.5, "rank1": 0.7, "rank10": 1.0}
+BY_GROUP = {"AR": {"pairs": 2, "composite": 1.0, "sketch": 0.5}, "CUHK": {"pairs": 3, "composite": 0.0, "sketch": 1.0}}
+
+
+def test_report_rewrites_only_the_figures_section(tmp_path):
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    result = {"pairs": 5, "sketches_without_face": 0, "composite": SCORES, "sketch": SCORES}
+    (metrics / "grayscale-cufs-val.json").write_text(json.dumps(result | {"rank1_by_group": BY_GROUP}))
+    (metrics / "grayscale-stage-4-cufs-val.json").write_text(json.dumps(result | {"rank1_by_group": BY_GROUP}))
+    document = tmp_path / "REPORT.md"
+    document.write_text("intro\n<!-- figures:begin -->\nold\n<!-- figures:end -->\noutro\n")
+
+    report.main(["--report", str(document), "--metrics", str(metrics), "--weights", str(tmp_path / "none")])
+
+    text = document.read_text()
+    assert text.startswith("intro\n") and text.endswith("outro\n") and "old" not in text
+    assert "| rank-1 by collection | AR (2) | CUHK (3) |" in text
+    assert "| composite | 1.000 | 0.000 |" in text and "| raw sketch (baseline) | 0.500 | 1.000 |" in text
+    assert "| stage 4: stage 3 + 1000 steps, three quarters hand-drawn | 0.500 |" in text
