@@ -6,8 +6,8 @@ Writes ``inversion/weights/<style>.pt`` (the network's ``state_dict`` in half
 precision plus the training metadata; no optimiser state) and its model card
 ``<style>.json``: data, sketch synthesis, resolution, steps, batch size,
 losses, feature network, hardware, wall time, the evaluation figures given
-with ``--metrics``, and the file's SHA-256, which :mod:`inversion.inference`
-checks before loading.
+with ``--metrics``, known limitations (``--limitation``), and the file's
+SHA-256, which :mod:`inversion.inference` checks before loading.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ def export(
     out_dir: Path = WEIGHTS_DIR,
     lineage: list[dict] | None = None,
     hardware: str | None = None,
+    limitations: list[str] | None = None,
 ) -> Path:
     state = load_checkpoint(checkpoint)
     metadata = state["metadata"]
@@ -82,6 +83,7 @@ def export(
         },
         "validation_during_training": metadata.get("metrics", {}),
         "metrics": metrics,
+        "limitations": limitations or [],
     }
     (out_dir / f"{style}.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
     return weights
@@ -130,10 +132,15 @@ def main(argv: list[str] | None = None) -> None:
         help="earlier checkpoints (or model cards) this one was warm-started from, oldest first, for the card",
     )
     parser.add_argument("--hardware", help="what it was trained on, in words, for the card")
+    parser.add_argument(
+        "--limitation", action="append", default=[], help="a known limitation, in words, for the card (repeatable)"
+    )
     args = parser.parse_args(argv)
     metrics = {path.stem: json.loads(path.read_text()) for path in args.metrics}
     lineage = [stage for path in args.lineage for stage in lineage_of(path)]
-    weights = export(args.checkpoint, args.style, metrics, lineage=lineage, hardware=args.hardware)
+    weights = export(
+        args.checkpoint, args.style, metrics, lineage=lineage, hardware=args.hardware, limitations=args.limitation
+    )
     print(f"wrote {weights} ({weights.stat().st_size / 1e6:.1f} MB) and {weights.with_suffix('.json')}")
 
 

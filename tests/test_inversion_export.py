@@ -41,10 +41,10 @@ def test_exported_weights_are_half_precision_with_a_card_the_loader_trusts(tmp_p
 def test_re_exporting_to_add_metrics_keeps_the_weights_file(tmp_path):
     checkpoint = training_checkpoint(tmp_path / "run.pt")
     first = sha256_of(export(checkpoint, "line", metrics={}, out_dir=tmp_path / "w"))
-    export(checkpoint, "line", metrics={"cufs-val": {"pairs": 3}}, out_dir=tmp_path / "w")
+    export(checkpoint, "line", metrics={"cufs-val": {"pairs": 3}}, out_dir=tmp_path / "w", limitations=["weak on X"])
     card = json.loads((tmp_path / "w" / "line.json").read_text())
     assert sha256_of(tmp_path / "w" / "line.pt") == first == card["weights_sha256"]
-    assert card["metrics"] == {"cufs-val": {"pairs": 3}}
+    assert card["metrics"] == {"cufs-val": {"pairs": 3}} and card["limitations"] == ["weak on X"]
 
 
 def test_lineage_reads_checkpoints_and_model_cards(tmp_path):
