@@ -180,3 +180,17 @@ def test_similarity_note_never_rounds_across_the_threshold(monkeypatch):
     result = candidates.similarity(face_png(1, 96), face_png(3, 160))
     assert result.below_threshold
     assert result.note.startswith("Distance 0.599 is below 0.6") and "not an identification" in result.note
+
+
+def test_the_comparison_shows_the_model_cards_known_limitations(client, case, composite, investigator, random_weights):
+    card_file = random_weights / "color.json"
+    card = json.loads(card_file.read_text())
+    card_file.write_text(json.dumps(card | {"limitations": ["weaker on faces of group X"]}))
+    client.force_login(investigator)
+    url = reverse("compare", args=[case.pk])
+
+    assert "weaker on faces of group X" not in client.get(url).content.decode()  # other weights made it
+
+    type(composite).objects.filter(pk=composite.pk).update(weights_sha256=card["weights_sha256"])
+    content = client.get(url).content.decode()
+    assert "Known limitations" in content and "Colour model: weaker on faces of group X" in content

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET
 from PIL import Image
 
 from inversion import align
+from inversion.inference import WeightsError, model_card
 
 from .. import audit
 from ..access import Ability, abilities, get_case_for
@@ -26,6 +27,21 @@ from .sketches import CROP_PREVIEW_SIZE
 
 def ids(values: list[str]) -> list[int]:
     return [int(value) for value in values if value.isdigit()]
+
+
+def model_limitations(composites: list[Composite]) -> list[tuple[str, str]]:
+    """(style, limitation) from the model card of each network that made one
+    of ``composites``, when the card still describes those very weights."""
+    found = {}
+    for composite in composites:
+        try:
+            card = model_card(composite.style)
+        except WeightsError:
+            continue
+        if card.get("weights_sha256") == composite.weights_sha256:
+            for text in card.get("limitations", []):
+                found[(composite.get_style_display(), text)] = None
+    return list(found)
 
 
 @login_required
@@ -85,6 +101,7 @@ def compare(request: HttpRequest, pk: int) -> HttpResponse:
             "composites": composites,
             "candidate": candidate,
             "similarities": similarities,
+            "limitations": model_limitations(composites),
             "abilities": abilities(request.user, case),
             "release_form": ReleaseForm(),
         },
