@@ -6,7 +6,9 @@
 #    (synthetic grayscale sketches) and the held-out CUFS pairs;
 # 2. the shipped models (inversion/weights/) on CelebA test_dataset
 #    (synthetic sketches of each style) and on the held-out CUFS pairs
-#    (hand-drawn), with sketch / composite / photo grids.
+#    (hand-drawn), with sketch / composite / photo grids;
+# 3. the grayscale model's hand-drawn stages and the variants tried beside
+#    them (runs/, from inversion/train_defaults.sh and the report's list).
 set -euo pipefail
 DATA=${1:-../shared/data}
 RUNS=${2:-runs}
@@ -15,11 +17,11 @@ OUT=docs/metrics
 GRIDS=docs/images
 mkdir -p "$OUT" "$GRIDS" .cache
 [ -d .cache/cufs/train_photos ] || { mkdir -p .cache/cufs && tar -xzf "$DATA/cufs-train.tar.gz" -C .cache/cufs; }
-CUFS=(--photos .cache/cufs/train_photos --sketches .cache/cufs/train_sketches --names inversion/splits/cufs_val.txt)
+CUFS=(--photos .cache/cufs/train_photos --sketches .cache/cufs/train_sketches --names inversion/splits/cufs_val.txt --groups)
 
 synthetic() {  # synthetic STYLE SPLIT: aligned photos and seeded sketches of a CelebA split
   local dir=.cache/celeba-$2-$1
-  [ -d "$dir" ] || "$PY" -m inversion.sketches --style "$1" --photos "$DATA/celeba-6k.tar.gz:$2_dataset" --out "$dir"
+  [ -d "$dir" ] || "$PY" -m inversion.sketches --style "$1" --photos "$DATA/celeba-6k.tar.gz:$2_dataset" --out "$dir" >&2
   echo "$dir"
 }
 
@@ -41,3 +43,25 @@ for style in line grayscale color; do
   "$PY" -m inversion.evaluate --style "$style" "${CUFS[@]}" \
     --json "$OUT/$style-cufs-val.json" --grid "$GRIDS/$style-cufs-val.png"
 done
+
+# One grid per CUFS collection for the shipped grayscale model (the grid
+# above shows the first eight pairs, all AR).
+for collection in CUHK XM2VTS; do
+  grep "^$collection" inversion/splits/cufs_val.txt > ".cache/cufs-val-$collection.txt"
+  "$PY" -m inversion.evaluate --style grayscale --photos .cache/cufs/train_photos --sketches .cache/cufs/train_sketches \
+    --names ".cache/cufs-val-$collection.txt" --grid "$GRIDS/grayscale-cufs-val-$collection.png" > /dev/null
+done
+
+if [ "${SKIP_STAGES:-0}" != 1 ]; then
+  # stage 2, the grayscale model shipped before the hand-drawn stages 3 and 4, on synthetic sketches
+  test=$(synthetic grayscale test)
+  "$PY" -m inversion.evaluate --style grayscale --weights "$RUNS/grayscale.pt" --photos "$test/photos" \
+    --sketches "$test/sketches" --aligned --json "$OUT/grayscale-stage-2-celeba-test.json"
+  for stage in 2:grayscale 3:grayscale-gan 4:grayscale-hand 3-no-gan:grayscale-no-gan-750 \
+    3-gan-0.05:grayscale-gan-0.05-500 4-three-quarters:grayscale-hand-three-quarters; do
+    weights=$RUNS/${stage#*:}.pt
+    [ -f "$weights" ] || { echo "skip $weights (not trained here; docs/MODEL_REPORT.md says how)"; continue; }
+    "$PY" -m inversion.evaluate --style grayscale --weights "$weights" "${CUFS[@]}" \
+      --json "$OUT/grayscale-stage-${stage%%:*}-cufs-val.json"
+  done
+fi

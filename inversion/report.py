@@ -33,8 +33,8 @@ HAND_DRAWN_STAGES = (
     ("3-no-gan", "stage 2 + identity 1.0, TV 0.01, mirrored pairs, no GAN: 750 of 1500 steps, stopped"),
     ("3-gan-0.05", "the same + PatchGAN weight 0.05: 500 of 1500 steps, stopped"),
     ("3", "stage 3: the same + PatchGAN weight 0.01, 1500 steps"),
-    ("4-half", "stage 3 + 1000 steps, half of each batch hand-drawn (control)"),
-    ("4", "stage 4: stage 3 + 1000 steps, three quarters hand-drawn"),
+    ("4-three-quarters", "stage 3 + 1000 steps, three quarters of each batch hand-drawn"),
+    ("4", "stage 4 (shipped): stage 3 + 1000 steps, half hand-drawn"),
 )
 SETS = (
     ("celeba-test", "CelebA test_dataset, synthetic sketches"),
@@ -117,7 +117,7 @@ def group_table(by_group: dict[str, dict]) -> str:
         f"| {label} | " + " | ".join(f"{by_group[g][key]:.3f}" for g in groups) + " |"
         for key, label in (("composite", "composite"), ("sketch", "raw sketch (baseline)"))
     ]
-    return "\n".join([head, "|---|" + "---:|" * len(groups), *rows]) + "\n"
+    return "\n".join([head, "|---|" + "---:|" * len(groups), *rows])
 
 
 def main(argv: list[str] | None = None) -> None:

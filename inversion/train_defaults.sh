@@ -29,11 +29,21 @@ after() { until [ -f "$RUNS/$1.done" ]; do sleep 20; done; }
 # from it (warm start, fresh schedule) on batches half synthetic, half
 # hand-drawn CUFS pairs (the 201 of inversion/splits/cufs_train.txt; the 67
 # of cufs_val.txt are never trained on), with a stronger identity loss.
+# Stages 3 and 4 (the shipped grayscale model) go on from there with the
+# PatchGAN discriminator switched on (weight 0.01), a 5x stronger identity
+# loss (1.0), a 10x weaker total-variation loss (0.01) and mirrored
+# hand-drawn pairs; stage 4 is 1000 more steps at a lower rate. (Its
+# variant with three quarters of every batch hand-drawn, --hand-drawn-fraction
+# 0.75 --feature-batch 12, scored lower; docs/MODEL_REPORT.md.)
 (
   stage grayscale-recipe-b 750 --style grayscale --feature-net sface
   stage grayscale 800 --style grayscale --feature-net sface --init "$RUNS/grayscale-recipe-b.pt" \
     --learning-rate 5e-4 --identity-weight 0.2 --hand-drawn .cache/cufs \
     --hand-drawn-names inversion/splits/cufs_train.txt --hand-drawn-fraction 0.5
+  HAND=(--style grayscale --feature-net sface --adversarial --identity-weight 1.0 --total-variation-weight 0.01
+    --hand-drawn .cache/cufs --hand-drawn-names inversion/splits/cufs_train.txt --mirror-hand-drawn)
+  stage grayscale-gan 1500 "${HAND[@]}" --init "$RUNS/grayscale.pt" --learning-rate 3e-4 --hand-drawn-fraction 0.5
+  stage grayscale-hand 1000 "${HAND[@]}" --init "$RUNS/grayscale-gan.pt" --learning-rate 2e-4 --hand-drawn-fraction 0.5
 ) &
 # Chain 2. Recipe A (pixel + TV only, same steps, data and seed as B), then
 # the line and colour models, warm-started from recipe A's grayscale weights

@@ -21,4 +21,4 @@ def test_report_rewrites_only_the_figures_section(tmp_path):
     assert text.startswith("intro\n") and text.endswith("outro\n") and "old" not in text
     assert "| rank-1 by collection | AR (2) | CUHK (3) |" in text
     assert "| composite | 1.000 | 0.000 |" in text and "| raw sketch (baseline) | 0.500 | 1.000 |" in text
-    assert "| stage 4: stage 3 + 1000 steps, three quarters hand-drawn | 0.500 |" in text
+    assert "| stage 4 (shipped): stage 3 + 1000 steps, half hand-drawn | 0.500 |" in text
