@@ -44,8 +44,8 @@ for style in line grayscale color; do
     --json "$OUT/$style-cufs-val.json" --grid "$GRIDS/$style-cufs-val.png"
 done
 
-# One grid per CUFS collection for the shipped grayscale model (the grid
-# above shows the first eight pairs, all AR).
+# A grid each of the CUHK and XM2VTS held-out pairs for the shipped grayscale
+# model (the grid above shows the first eight pairs, all AR).
 for collection in CUHK XM2VTS; do
   grep "^$collection" inversion/splits/cufs_val.txt > ".cache/cufs-val-$collection.txt"
   "$PY" -m inversion.evaluate --style grayscale --photos .cache/cufs/train_photos --sketches .cache/cufs/train_sketches \

@@ -41,7 +41,13 @@ def export(
     half = {k: v.half() if v.is_floating_point() else v for k, v in state["model"].items()}
     out_dir.mkdir(parents=True, exist_ok=True)
     weights = out_dir / f"{style}.pt"
-    if not _same_weights(weights, half, metadata):  # re-exporting to add metrics keeps the file (and its SHA-256)
+    if _same_weights(weights, half, metadata):
+        # Re-exporting to add metrics or limitations keeps the file (and its
+        # SHA-256), and what the card already says of its history.
+        earlier = _card(out_dir / f"{style}.json")
+        lineage = lineage or earlier.get("lineage")
+        hardware = hardware or earlier.get("hardware")
+    else:
         save_checkpoint(weights, {"model": half, "step": metadata["steps"]}, metadata=metadata)
     net = SketchInversionNet(IN_CHANNELS[style])
     card = {
@@ -100,6 +106,10 @@ def lineage_of(path: Path) -> list[dict]:
         return card["lineage"] + [{k: card["training"].get(k) for k in LINEAGE_KEYS}]
     metadata = load_checkpoint(path)["metadata"]
     return [{k: metadata.get(k) for k in LINEAGE_KEYS}]
+
+
+def _card(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def _same_weights(path: Path, state: dict, metadata: dict) -> bool:

@@ -53,3 +53,18 @@ def test_lineage_reads_checkpoints_and_model_cards(tmp_path):
     stages = lineage_of(tmp_path / "w" / "line.json")
     assert [stage["steps"] for stage in stages] == [750, 5]
     assert lineage_of(checkpoint) == [stages[-1]]
+
+
+def test_re_exporting_the_shipped_file_keeps_the_cards_history(tmp_path):
+    checkpoint = training_checkpoint(tmp_path / "run.pt")
+    shipped = export(
+        checkpoint, "line", metrics={}, out_dir=tmp_path / "w", lineage=[{"steps": 750}], hardware="2 cores"
+    )
+    first = sha256_of(shipped)
+
+    export(shipped, "line", metrics={}, out_dir=tmp_path / "w", limitations=["weak on X"])  # the weights file itself
+
+    card = json.loads((tmp_path / "w" / "line.json").read_text())
+    assert sha256_of(shipped) == first == card["weights_sha256"]
+    assert card["lineage"] == [{"steps": 750}] and card["hardware"] == "2 cores"
+    assert card["limitations"] == ["weak on X"]
