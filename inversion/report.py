@@ -65,6 +65,9 @@ def figures(metrics: Path, weights: Path) -> str:
                 f"({training['train_seconds'] / 60:.0f} min on {training['device']}, {training['precision']}); "
                 f"feature network {training['feature_net']}; warm start: {training['init'] or 'none'}.\n"
             )
+            if card.get("limitations"):
+                parts.append("Known limitations (model card):\n")
+                parts.append("\n".join(f"- {text}" for text in card["limitations"]) + "\n")
         for key, title in SETS:
             path = metrics / f"{style}-{key}.json"
             if not path.exists():

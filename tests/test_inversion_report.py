@@ -15,10 +15,16 @@ def test_report_rewrites_only_the_figures_section(tmp_path):
     document = tmp_path / "REPORT.md"
     document.write_text("intro\n<!-- figures:begin -->\nold\n<!-- figures:end -->\noutro\n")
 
-    report.main(["--report", str(document), "--metrics", str(metrics), "--weights", str(tmp_path / "none")])
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    training = {"steps": 5, "batch_size": 2, "train_seconds": 60, "device": "cpu x1", "precision": "bfloat16"}
+    card = {"weights_sha256": "ab" * 32, "training": training | {"feature_net": "sface", "init": None}}
+    (weights / "grayscale.json").write_text(json.dumps(card | {"limitations": ["weaker on group X"]}))
+    report.main(["--report", str(document), "--metrics", str(metrics), "--weights", str(weights)])
 
     text = document.read_text()
     assert text.startswith("intro\n") and text.endswith("outro\n") and "old" not in text
     assert "| rank-1 by collection | AR (2) | CUHK (3) |" in text
     assert "| composite | 1.000 | 0.000 |" in text and "| raw sketch (baseline) | 0.500 | 1.000 |" in text
+    assert "Known limitations (model card):\n\n- weaker on group X" in text
     assert "| stage 4 (shipped): stage 3 + 1000 steps, half hand-drawn | 0.500 |" in text
