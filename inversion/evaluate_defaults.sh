@@ -57,7 +57,7 @@ if [ "${SKIP_STAGES:-0}" != 1 ]; then
   test=$(synthetic grayscale test)
   "$PY" -m inversion.evaluate --style grayscale --weights "$RUNS/grayscale.pt" --photos "$test/photos" \
     --sketches "$test/sketches" --aligned --json "$OUT/grayscale-stage-2-celeba-test.json"
-  for stage in 2:grayscale 3:grayscale-gan 4:grayscale-hand 3-no-gan:grayscale-no-gan-750 \
+  for stage in 2:grayscale 3:grayscale-gan 4:grayscale-hand 5:grayscale-general 3-no-gan:grayscale-no-gan-750 \
     3-gan-0.05:grayscale-gan-0.05-500 4-three-quarters:grayscale-hand-three-quarters; do
     weights=$RUNS/${stage#*:}.pt
     [ -f "$weights" ] || { echo "skip $weights (not trained here; docs/MODEL_REPORT.md says how)"; continue; }

@@ -34,7 +34,8 @@ HAND_DRAWN_STAGES = (
     ("3-gan-0.05", "the same + PatchGAN weight 0.05: 500 of 1500 steps, stopped"),
     ("3", "stage 3: the same + PatchGAN weight 0.01, 1500 steps"),
     ("4-three-quarters", "stage 3 + 1000 steps, three quarters of each batch hand-drawn"),
-    ("4", "stage 4 (shipped): stage 3 + 1000 steps, half hand-drawn"),
+    ("4", "stage 4: stage 3 + 1000 steps, half hand-drawn"),
+    ("5", "stage 5 (shipped): stage 4 + 600 steps, SFace losses on all 16 images"),
 )
 SETS = (
     ("celeba-test", "CelebA test_dataset, synthetic sketches"),

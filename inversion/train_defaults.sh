@@ -32,7 +32,10 @@ after() { until [ -f "$RUNS/$1.done" ]; do sleep 20; done; }
 # Stages 3 and 4 (the shipped grayscale model) go on from there with the
 # PatchGAN discriminator switched on (weight 0.01), a 5x stronger identity
 # loss (1.0), a 10x weaker total-variation loss (0.01) and mirrored
-# hand-drawn pairs; stage 4 is 1000 more steps at a lower rate. (Its
+# hand-drawn pairs; stage 4 is 1000 more steps at a lower rate; stage 5
+# (shipped) puts the SFace losses on all 16 images of each batch, the
+# synthetic ones too, for 600 steps, so the model keeps what it knew of
+# faces drawn in other ways. (Stage 4's
 # variant with three quarters of every batch hand-drawn, --hand-drawn-fraction
 # 0.75 --feature-batch 12, scored lower; docs/MODEL_REPORT.md.)
 (
@@ -44,6 +47,8 @@ after() { until [ -f "$RUNS/$1.done" ]; do sleep 20; done; }
     --hand-drawn .cache/cufs --hand-drawn-names inversion/splits/cufs_train.txt --mirror-hand-drawn)
   stage grayscale-gan 1500 "${HAND[@]}" --init "$RUNS/grayscale.pt" --learning-rate 3e-4 --hand-drawn-fraction 0.5
   stage grayscale-hand 1000 "${HAND[@]}" --init "$RUNS/grayscale-gan.pt" --learning-rate 2e-4 --hand-drawn-fraction 0.5
+  stage grayscale-general 600 "${HAND[@]}" --init "$RUNS/grayscale-hand.pt" --learning-rate 1e-4 \
+    --hand-drawn-fraction 0.5 --feature-batch 16
 ) &
 # Chain 2. Recipe A (pixel + TV only, same steps, data and seed as B), then
 # the line and colour models, warm-started from recipe A's grayscale weights

@@ -11,7 +11,7 @@ def test_report_rewrites_only_the_figures_section(tmp_path):
     metrics.mkdir()
     result = {"pairs": 5, "sketches_without_face": 0, "composite": SCORES, "sketch": SCORES}
     (metrics / "grayscale-cufs-val.json").write_text(json.dumps(result | {"rank1_by_group": BY_GROUP}))
-    (metrics / "grayscale-stage-4-cufs-val.json").write_text(json.dumps(result | {"rank1_by_group": BY_GROUP}))
+    (metrics / "grayscale-stage-5-cufs-val.json").write_text(json.dumps(result | {"rank1_by_group": BY_GROUP}))
     document = tmp_path / "REPORT.md"
     document.write_text("intro\n<!-- figures:begin -->\nold\n<!-- figures:end -->\noutro\n")
 
@@ -27,4 +27,4 @@ def test_report_rewrites_only_the_figures_section(tmp_path):
     assert "| rank-1 by collection | AR (2) | CUHK (3) |" in text
     assert "| composite | 1.000 | 0.000 |" in text and "| raw sketch (baseline) | 0.500 | 1.000 |" in text
     assert "Known limitations (model card):\n\n- weaker on group X" in text
-    assert "| stage 4 (shipped): stage 3 + 1000 steps, half hand-drawn | 0.500 |" in text
+    assert "| stage 5 (shipped): stage 4 + 600 steps, SFace losses on all 16 images | 0.500 |" in text
