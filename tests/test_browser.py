@@ -125,6 +125,9 @@ class Session:
         self.page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=full_page)
 
     def close(self) -> None:
+        # Let every image request finish first: one still in flight when the
+        # test ends reaches the live server after its database is gone.
+        self.page.wait_for_function("() => [...document.images].every(image => image.complete)")
         self.context.close()
         assert self.errors == [], self.errors
 
