@@ -101,30 +101,28 @@ def identification_ranks(distances: np.ndarray, identities: list[str]) -> np.nda
     return np.array(ranks)
 
 
-def identity_scores(probe_descriptors: np.ndarray, gallery: np.ndarray, identities: list[str]) -> dict[str, float]:
+def identity_scores(
+    probe_descriptors: np.ndarray, gallery: np.ndarray, identities: list[str]
+) -> tuple[dict[str, float], np.ndarray]:
+    """Identity distance to the true photo, rank-1 and rank-10; and each probe's rank."""
     distances = np.linalg.norm(probe_descriptors[:, None, :] - gallery[None, :, :], axis=2)
     ranks = identification_ranks(distances, identities)
-    return {
+    scores = {
         "identity_distance": float(distances[np.arange(len(ranks)), np.arange(len(ranks))].mean()),
         "rank1": float(np.mean(ranks <= 1)),
         "rank10": float(np.mean(ranks <= 10)),
     }
+    return scores, ranks
 
 
 def group_of(key: str) -> str:
     return Path(key).name.split("_", 1)[0]
 
 
-def rank1_by_group(
-    keys: list[str], descriptors: dict[str, np.ndarray], gallery: np.ndarray, identities: list[str]
-) -> dict[str, dict]:
-    """Rank-1 of each kind of probe (composite, sketch) per group of files,
-    against the whole gallery."""
+def rank1_by_group(keys: list[str], ranks: dict[str, np.ndarray]) -> dict[str, dict]:
+    """Rank-1 of each kind of probe (composite, sketch), given each probe's
+    rank, per group of files."""
     groups = np.array([group_of(key) for key in keys])
-    ranks = {
-        name: identification_ranks(np.linalg.norm(d[:, None, :] - gallery[None, :, :], axis=2), identities)
-        for name, d in descriptors.items()
-    }
     return {
         group: {"pairs": int((groups == group).sum())}
         | {name: round(float(np.mean(r[groups == group] <= 1)), 4) for name, r in ranks.items()}
@@ -181,14 +179,14 @@ def evaluate(
         "photos_without_face": no_face,
         "sketches_without_face": sketch_no_face,
     }
-    descriptors = {}
+    ranks = {}
     for name, probes in (("composite", composites), ("sketch", aligned_sketches)):
-        descriptors[name] = recognizer.describe(probes)
         scores = image_scores(probes, photo_crops)
-        scores.update(identity_scores(descriptors[name], gallery, identities))
+        identity, ranks[name] = identity_scores(recognizer.describe(probes), gallery, identities)
+        scores.update(identity)
         report[name] = {k: round(scores[k], 4) for k in METRICS}
     if groups:
-        report["rank1_by_group"] = rank1_by_group([key for key, _, _ in files], descriptors, gallery, identities)
+        report["rank1_by_group"] = rank1_by_group([key for key, _, _ in files], ranks)
     if grid:
         save_grid(grid, aligned_sketches, composites, photo_crops)
     return report

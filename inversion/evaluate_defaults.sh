@@ -53,10 +53,12 @@ for collection in CUHK XM2VTS; do
 done
 
 if [ "${SKIP_STAGES:-0}" != 1 ]; then
-  # stage 2, the grayscale model shipped before the hand-drawn stages 3 and 4, on synthetic sketches
+  # stages 2 and 4 on synthetic sketches: before stage 3 and before stage 5
   test=$(synthetic grayscale test)
-  "$PY" -m inversion.evaluate --style grayscale --weights "$RUNS/grayscale.pt" --photos "$test/photos" \
-    --sketches "$test/sketches" --aligned --json "$OUT/grayscale-stage-2-celeba-test.json"
+  for stage in 2:grayscale 4:grayscale-hand; do
+    "$PY" -m inversion.evaluate --style grayscale --weights "$RUNS/${stage#*:}.pt" --photos "$test/photos" \
+      --sketches "$test/sketches" --aligned --json "$OUT/grayscale-stage-${stage%%:*}-celeba-test.json"
+  done
   for stage in 2:grayscale 3:grayscale-gan 4:grayscale-hand 5:grayscale-general 3-no-gan:grayscale-no-gan-750 \
     3-gan-0.05:grayscale-gan-0.05-500 4-three-quarters:grayscale-hand-three-quarters; do
     weights=$RUNS/${stage#*:}.pt

@@ -80,7 +80,8 @@ def figures(metrics: Path, weights: Path) -> str:
             )
             parts.append(table([("composite", report["composite"]), ("raw sketch (baseline)", report["sketch"])]))
             if "rank1_by_group" in report:
-                parts.append("\n" + group_table(report["rank1_by_group"]))
+                by_group = report["rank1_by_group"]
+                parts.append("\n" + group_table([("composite", by_group, "composite"), baseline_row(by_group)]))
             parts.append(f"\n![{style} on {title}](images/{style}-{key}.png)\n")
     recipes = []
     for key, title in (("celeba-val", "CelebA validation_dataset, synthetic"), ("cufs-val", "CUFS held-out")):
@@ -99,29 +100,27 @@ def figures(metrics: Path, weights: Path) -> str:
     if stages:
         parts.append("### Grayscale hand-drawn stages and variants (CUFS held-out pairs, composites)\n")
         parts.append(table([(label, report["composite"]) for label, report in stages]) + "\n")
-        with_groups = [(label, report["rank1_by_group"]) for label, report in stages if "rank1_by_group" in report]
-        if with_groups:
-            groups = sorted(with_groups[0][1])
-            parts.append("| rank-1 by collection | " + " | ".join(groups) + " |")
-            parts.append("|---|" + "---:|" * len(groups))
-            for label, by_group in with_groups:
-                parts.append(f"| {label} | " + " | ".join(f"{by_group[g]['composite']:.3f}" for g in groups) + " |")
-            sketch = with_groups[0][1]
-            parts.append(
-                "| raw sketch (baseline) | " + " | ".join(f"{sketch[g]['sketch']:.3f}" for g in groups) + " |\n"
-            )
+        rows = [
+            (label, report["rank1_by_group"], "composite") for label, report in stages if "rank1_by_group" in report
+        ]
+        if rows:
+            parts.append(group_table([*rows, baseline_row(rows[0][1])]) + "\n")
     return "\n".join(parts)
 
 
-def group_table(by_group: dict[str, dict]) -> str:
-    """Rank-1 per collection (file-name prefix), composite against raw sketch."""
-    groups = sorted(by_group)
-    head = "| rank-1 by collection | " + " | ".join(f"{g} ({by_group[g]['pairs']})" for g in groups) + " |"
-    rows = [
-        f"| {label} | " + " | ".join(f"{by_group[g][key]:.3f}" for g in groups) + " |"
-        for key, label in (("composite", "composite"), ("sketch", "raw sketch (baseline)"))
+def baseline_row(by_group: dict[str, dict]) -> tuple[str, dict, str]:
+    return ("raw sketch (baseline)", by_group, "sketch")
+
+
+def group_table(rows: list[tuple[str, dict[str, dict], str]]) -> str:
+    """Rank-1 per collection (file-name prefix): one row per (label,
+    ``rank1_by_group`` of a report, which probe: composite or sketch)."""
+    groups = sorted(rows[0][1])
+    head = "| rank-1 by collection | " + " | ".join(f"{g} ({rows[0][1][g]['pairs']})" for g in groups) + " |"
+    body = [
+        f"| {label} | " + " | ".join(f"{by_group[g][key]:.3f}" for g in groups) + " |" for label, by_group, key in rows
     ]
-    return "\n".join([head, "|---|" + "---:|" * len(groups), *rows])
+    return "\n".join([head, "|---|" + "---:|" * len(groups), *body])
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -32,12 +32,14 @@ def ids(values: list[str]) -> list[int]:
 def model_limitations(composites: list[Composite]) -> list[tuple[str, str]]:
     """(style, limitation) from the model card of each network that made one
     of ``composites``, when the card still describes those very weights."""
-    found = {}
+    cards, found = {}, {}
     for composite in composites:
-        try:
-            card = model_card(composite.style)
-        except WeightsError:
-            continue
+        if composite.style not in cards:
+            try:
+                cards[composite.style] = model_card(composite.style)
+            except WeightsError:
+                cards[composite.style] = {}
+        card = cards[composite.style]
         if card.get("weights_sha256") == composite.weights_sha256:
             for text in card.get("limitations", []):
                 found[(composite.get_style_display(), text)] = None

@@ -6,9 +6,9 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
 
 from .. import audit, lockout, totp
+from .composites import back_to
 
 
 class CodeForm(forms.Form):
@@ -20,10 +20,7 @@ class CodeForm(forms.Form):
 
 
 def next_url(request: HttpRequest) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        return target
-    return settings.LOGIN_REDIRECT_URL
+    return back_to(request, settings.LOGIN_REDIRECT_URL)
 
 
 @login_required
