@@ -16,7 +16,6 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import dlib
 import numpy as np
 
 #: Resolution the shipped models were trained at (pixels, square).
@@ -46,6 +45,8 @@ def _load_models() -> tuple:
     global _models
     with _lock:
         if _models is None:
+            import dlib  # here, not at the top: training on packed, already aligned faces needs no dlib
+
             landmarks = model_file("shape_predictor_5_face_landmarks.dat")
             _models = (dlib.get_frontal_face_detector(), dlib.shape_predictor(str(landmarks)))
         return _models
@@ -91,6 +92,8 @@ def align(image: np.ndarray, size: int = RESOLUTION, box: Box | None = None) -> 
         box = detect(image)
     if box is None:
         return AlignedFace(_centre_crop(image, size), found=False, box=_centre_box(image), method="centre-crop")
+    import dlib
+
     _, predictor = _load_models()
     rgb = _as_rgb(image)
     shape = predictor(rgb, dlib.rectangle(*box))

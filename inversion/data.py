@@ -208,22 +208,30 @@ class PairedSketches(Dataset):
     """
 
     def __init__(
-        self,
+        self, stems: list[str], photos: list[np.ndarray], sketches: list[np.ndarray], found: list[bool], style: str
+    ):
+        self.style, self.stems, self.found = style, list(stems), [bool(f) for f in found]
+        self.photos = list(photos)
+        self.sketches = [as_style(sketch, style) for sketch in sketches]
+
+    @classmethod
+    def from_files(
+        cls,
         photos_dir: str | Path,
         sketches_dir: str | Path,
         style: str = "grayscale",
         size: int = align.RESOLUTION,
         names: list[str] | None = None,
-    ):
-        pairs = pair_files(Path(photos_dir), Path(sketches_dir), names)
-        self.style, self.stems, self.found = style, [key for key, _, _ in pairs], []
-        self.photos, self.sketches = [], []
-        for _, photo_file, sketch_file in pairs:
+    ) -> PairedSketches:
+        stems, photos, drawings, found = [], [], [], []
+        for stem, photo_file, sketch_file in pair_files(Path(photos_dir), Path(sketches_dir), names):
             photo = align.align(np.asarray(load_rgb(photo_file.read_bytes())), size=size)
             sketch = align.align(np.asarray(load_rgb(sketch_file.read_bytes())), size=size)
-            self.photos.append(photo.image)
-            self.sketches.append(as_style(sketch.image, style))
-            self.found.append(photo.found and sketch.found)
+            stems.append(stem)
+            photos.append(photo.image)
+            drawings.append(sketch.image)
+            found.append(photo.found and sketch.found)
+        return cls(stems, photos, drawings, found, style)
 
     @classmethod
     def from_folder(
@@ -234,7 +242,7 @@ class PairedSketches(Dataset):
         folder = Path(folder)
         for photos, drawings in (("photos", "sketches"), ("train_photos", "train_sketches")):
             if (folder / photos).is_dir() and (folder / drawings).is_dir():
-                return cls(folder / photos, folder / drawings, style, size, names)
+                return cls.from_files(folder / photos, folder / drawings, style, size, names)
         raise FileNotFoundError(f"{folder} has no photos/ and sketches/ folders")
 
     def __len__(self) -> int:

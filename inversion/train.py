@@ -4,7 +4,11 @@ One model per sketch style, on synthetic sketches of aligned face photos
 (optionally mixed with hand-drawn pairs). Checkpoints are written atomically
 every ``--checkpoint-every`` steps with the optimiser state, so ``--resume``
 continues a run exactly where it stopped (the batches of step ``k`` depend
-only on ``--seed`` and ``k``). Next to the checkpoint: ``<out>.csv`` with the
+only on ``--seed`` and ``k``, so ``--workers`` processes may build them
+ahead in any order). ``--data`` and ``--hand-drawn`` also take a pack made
+by ``inversion.pack`` (one file, already aligned: a GPU machine needs
+neither dlib nor the archives), and ``--time-budget`` fits the number of
+steps to a rented machine's time. Next to the checkpoint: ``<out>.csv`` with the
 losses and ``<out>.samples/step_<k>.png`` grids (sketch / composite / photo).
 """
 
@@ -20,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from inversion import STYLES, align
@@ -41,6 +46,7 @@ from inversion.losses import (
     generator_loss,
 )
 from inversion.model import IN_CHANNELS, SketchInversionNet
+from inversion.pack import is_pack, read_pairs, read_photos
 
 
 @dataclass
@@ -71,6 +77,13 @@ class TrainConfig:
     precision: str = "auto"  # auto | bf16 | fp32
     holdout: float = 0.02  # share of identities kept out for validation
     feature_batch: int = 8  # images per step that go through the feature network
+    workers: int = 0  # processes building batches ahead (0: the training process builds each)
+    #: Seconds the whole run may take: after a short measurement the number
+    #: of steps is cut to what fits (the learning-rate schedule follows).
+    time_budget: float | None = None
+    #: Also keep the weights alone (float16, as shipped) at the end of each of
+    #: this many equal parts of the run, as ``<out>.step_<k>.pt``, to compare.
+    snapshots: int = 0
     weights: LossWeights = field(default_factory=LossWeights)
 
 
@@ -123,6 +136,46 @@ def stack(items: list[dict], key: str, device: torch.device) -> torch.Tensor:
     return torch.stack([item[key] for item in items]).to(device, memory_format=torch.channels_last)
 
 
+class StepBatches(Dataset):
+    """The batch of step ``k`` as item ``k``: synthetic sketches, the first
+    ``hand_drawn_fraction`` of them replaced by hand-drawn pairs when given.
+    A fixed function of seed and step, so any worker may build any step."""
+
+    def __init__(self, config: TrainConfig, synthetic: SyntheticSketches, hand_drawn: PairedSketches | None):
+        self.config, self.synthetic, self.hand_drawn = config, synthetic, hand_drawn
+
+    def __len__(self) -> int:
+        return self.config.steps
+
+    def __getitem__(self, step: int) -> dict:
+        config = self.config
+        indices, epoch = batch_indices(config.seed, step, len(self.synthetic), config.batch_size)
+        self.synthetic.set_epoch(epoch)
+        items = [self.synthetic[int(i)] for i in indices]
+        if self.hand_drawn is not None:
+            count = round(config.batch_size * config.hand_drawn_fraction)
+            rng = np.random.default_rng([config.seed, step, 7])
+            chosen = rng.choice(len(self.hand_drawn), count)
+            mirrored = rng.random(count) < 0.5 if config.mirror_hand_drawn else np.zeros(count, bool)
+            items[:count] = [self.hand_drawn.pair(int(i), bool(m)) for i, m in zip(chosen, mirrored, strict=True)]
+        return {key: torch.stack([item[key] for item in items]) for key in ("sketch", "photo")}
+
+
+def is_snapshot(done: int, steps: int, count: int) -> bool:
+    """Whether step ``done`` ends one of ``count`` equal parts of the run."""
+    return any(done == steps * part // count for part in range(1, count + 1))
+
+
+def snapshot_path(out: Path, step: int) -> Path:
+    return out.with_name(f"{out.stem}.step_{step:06d}.pt")
+
+
+def fitted_steps(config: TrainConfig, step: int, steps_per_second: float, seconds_left: float) -> int:
+    """The last step that fits ``seconds_left`` at the measured rate, keeping
+    5% for validation and checkpoints; never more than asked for."""
+    return min(config.steps, step + max(1, int(0.95 * steps_per_second * seconds_left)))
+
+
 def sample_grid(model: SketchInversionNet, items: list[dict], device: torch.device) -> np.ndarray:
     """Rows of sketch / composite / photo, one column per item."""
     model.eval()
@@ -162,8 +215,13 @@ def train(config: TrainConfig, photos: AlignedPhotos | None = None) -> Path:
     torch.manual_seed(config.seed)
     dtype = autocast_dtype(config.precision, device)
 
+    began = time.perf_counter()
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
     if photos is None:
-        photos = AlignedPhotos.concatenate([load_aligned(s, size=config.resolution) for s in config.data])
+        photos = AlignedPhotos.concatenate(
+            [read_photos(s) if is_pack(s) else load_aligned(s, size=config.resolution) for s in config.data]
+        )
     train_photos, val_photos = split_by_identity(photos, config.holdout, seed=config.seed)
     dataset = SyntheticSketches(train_photos, config.style, seed=config.seed)
     val_set = SyntheticSketches(val_photos, config.style, augment=False)
@@ -172,7 +230,10 @@ def train(config: TrainConfig, photos: AlignedPhotos | None = None) -> Path:
     hand_drawn = None
     if config.hand_drawn:
         names = config.hand_drawn_names.read_text().split() if config.hand_drawn_names else None
-        hand_drawn = PairedSketches.from_folder(config.hand_drawn, config.style, config.resolution, names)
+        if is_pack(config.hand_drawn):
+            hand_drawn = read_pairs(config.hand_drawn, config.style, names)
+        else:
+            hand_drawn = PairedSketches.from_folder(config.hand_drawn, config.style, config.resolution, names)
 
     model = SketchInversionNet(IN_CHANNELS[config.style]).to(device, memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
@@ -224,22 +285,33 @@ def train(config: TrainConfig, photos: AlignedPhotos | None = None) -> Path:
         )
 
     model.train()
+    batches = DataLoader(
+        StepBatches(config, dataset, hand_drawn),
+        batch_size=None,
+        sampler=range(start, config.steps),
+        num_workers=config.workers,
+        pin_memory=device.type == "cuda",
+        prefetch_factor=4 if config.workers else None,
+    )
     progress = tqdm(range(start, config.steps), initial=start, total=config.steps, desc=f"{config.style}")
-    for step in progress:
+    probe = (start + 10, start + 60)  # steps timed for --time-budget, after the warm-up
+    for step, batch in zip(progress, batches, strict=False):
+        if step >= config.steps:  # cut by --time-budget
+            break
+        if config.time_budget and step == probe[0]:
+            probe_began = time.perf_counter()
+        if config.time_budget and step == probe[1]:
+            rate = (probe[1] - probe[0]) / (time.perf_counter() - probe_began)
+            config.steps = fitted_steps(config, step, rate, config.time_budget - (time.perf_counter() - began))
+            progress.total = config.steps
+            progress.write(f"--time-budget {config.time_budget:.0f} s: {rate:.1f} steps/s, {config.steps} steps")
         t0 = time.perf_counter()
         lr = config.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / config.steps)))
         for group in optimizer.param_groups:
             group["lr"] = lr
-        indices, epoch = batch_indices(config.seed, step, len(dataset), config.batch_size)
-        dataset.set_epoch(epoch)
-        items = [dataset[int(i)] for i in indices]
-        if hand_drawn is not None:
-            count = round(config.batch_size * config.hand_drawn_fraction)
-            rng = np.random.default_rng([config.seed, step, 7])
-            chosen = rng.choice(len(hand_drawn), count)
-            mirrored = rng.random(count) < 0.5 if config.mirror_hand_drawn else np.zeros(count, bool)
-            items[:count] = [hand_drawn.pair(int(i), bool(m)) for i, m in zip(chosen, mirrored, strict=True)]
-        sketch, photo = stack(items, "sketch", device), stack(items, "photo", device)
+        sketch, photo = (
+            batch[key].to(device, memory_format=torch.channels_last, non_blocking=True) for key in ("sketch", "photo")
+        )
 
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             composite = model(sketch)
@@ -274,45 +346,51 @@ def train(config: TrainConfig, photos: AlignedPhotos | None = None) -> Path:
         )
 
         done = step + 1
-        if done % config.checkpoint_every == 0 or done == config.steps:
+        checkpoint = done % config.checkpoint_every == 0 or done == config.steps
+        snapshot = is_snapshot(done, config.steps, config.snapshots)
+        if checkpoint or snapshot:
             log_file.flush()
-            metrics = validate(model, val_items, device, features)
+            metadata = {
+                "style": config.style,
+                "resolution": config.resolution,
+                "feature_net": config.feature_net,
+                "adversarial": config.adversarial,
+                "steps": done,
+                "batch_size": config.batch_size,
+                "feature_batch": min(config.feature_batch, config.batch_size),
+                "loss_weights": config.weights.as_dict(),
+                "data": config.data,
+                "train_photos": len(train_photos),
+                "train_identities": len(set(train_photos.identities)),
+                "hand_drawn": str(config.hand_drawn) if config.hand_drawn else None,
+                "hand_drawn_pairs": len(hand_drawn) if hand_drawn is not None else 0,
+                "hand_drawn_fraction": config.hand_drawn_fraction if hand_drawn is not None else 0.0,
+                "mirror_hand_drawn": config.mirror_hand_drawn,
+                "init": str(config.init) if config.init else None,
+                "precision": str(dtype or torch.float32).replace("torch.", ""),
+                "device": torch.cuda.get_device_name(device)
+                if device.type == "cuda"
+                else f"cpu x{torch.get_num_threads()}",
+                "train_seconds": round(elapsed, 1),
+                "learning_rate": config.learning_rate,
+                "time_budget": config.time_budget,
+                "seed": config.seed,
+                "metrics": validate(model, val_items, device, features),
+            }
+        if snapshot:
+            half = {
+                name: value.half() if value.is_floating_point() else value for name, value in model.state_dict().items()
+            }
+            save_checkpoint(snapshot_path(out, done), {"model": half, "step": done}, metadata)
+        if checkpoint:
+            metrics = metadata["metrics"]
             grid = sample_grid(model, val_items[:8], device)
             Image.fromarray(grid).save(samples_dir / f"step_{done:06d}.png")
             state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": done}
             if discriminator is not None:
                 state["discriminator"] = discriminator.state_dict()
                 state["discriminator_optimizer"] = d_optimizer.state_dict()
-            save_checkpoint(
-                out,
-                state,
-                metadata={
-                    "style": config.style,
-                    "resolution": config.resolution,
-                    "feature_net": config.feature_net,
-                    "adversarial": config.adversarial,
-                    "steps": done,
-                    "batch_size": config.batch_size,
-                    "feature_batch": min(config.feature_batch, config.batch_size),
-                    "loss_weights": config.weights.as_dict(),
-                    "data": config.data,
-                    "train_photos": len(train_photos),
-                    "train_identities": len(set(train_photos.identities)),
-                    "hand_drawn": str(config.hand_drawn) if config.hand_drawn else None,
-                    "hand_drawn_pairs": len(hand_drawn) if hand_drawn is not None else 0,
-                    "hand_drawn_fraction": config.hand_drawn_fraction if hand_drawn is not None else 0.0,
-                    "mirror_hand_drawn": config.mirror_hand_drawn,
-                    "init": str(config.init) if config.init else None,
-                    "precision": str(dtype or torch.float32).replace("torch.", ""),
-                    "device": torch.cuda.get_device_name(device)
-                    if device.type == "cuda"
-                    else f"cpu x{torch.get_num_threads()}",
-                    "train_seconds": round(elapsed, 1),
-                    "learning_rate": config.learning_rate,
-                    "seed": config.seed,
-                    "metrics": metrics,
-                },
-            )
+            save_checkpoint(out, state, metadata)
             progress.write(f"step {done}: checkpoint {out} {metrics}")
     log_file.close()
     return out
@@ -343,6 +421,9 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     parser.add_argument("--checkpoint-every", type=int, default=250)
     parser.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads for PyTorch")
+    parser.add_argument("--workers", type=int, default=0, help="processes building batches ahead")
+    parser.add_argument("--time-budget", type=float, help="seconds the run may take; fewer steps if needed")
+    parser.add_argument("--snapshots", type=int, default=0, help="keep the weights after each of N equal parts")
     for name, default in asdict(LossWeights()).items():
         parser.add_argument(f"--{name.replace('_', '-')}-weight", type=float, default=default)
     args = parser.parse_args(argv)
@@ -371,6 +452,9 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         seed=args.seed,
         checkpoint_every=args.checkpoint_every,
         precision=args.precision,
+        workers=args.workers,
+        time_budget=args.time_budget,
+        snapshots=args.snapshots,
         weights=weights,
     )
 

@@ -1,0 +1,126 @@
+"""Training packs (inversion.pack) and the training options made for a rented
+GPU machine: batches built by worker processes, a time budget."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader
+
+from inversion import pack
+from inversion.checkpoints import load_checkpoint
+from inversion.data import AlignedPhotos, PairedSketches, SyntheticSketches
+from inversion.train import StepBatches, fitted_steps, train
+
+from .inversion_fixtures import generated_face
+from .test_inversion_training import config
+
+
+@pytest.fixture
+def photos():
+    faces = [generated_face(seed, size=32) for seed in range(12)]
+    people = [f"p{i // 3}" for i in range(12)]  # three photos of each of four people
+    return AlignedPhotos(np.stack(faces), [f"{p}/{i}.png" for i, p in enumerate(people)], people)
+
+
+@pytest.fixture
+def hand_drawn(tmp_path):
+    folder = tmp_path / "cufs"
+    for sub, offset in (("photos", 0), ("sketches", 50)):
+        (folder / sub).mkdir(parents=True)
+        for k in range(3):
+            Image.fromarray(generated_face(k + offset, size=64)).save(folder / sub / f"AR_{k}.png")
+    names = tmp_path / "names.txt"
+    names.write_text("AR_0\nAR_2\n")
+    return folder, names
+
+
+@pytest.fixture
+def packed(tmp_path, photos, hand_drawn, monkeypatch):
+    monkeypatch.setattr(pack, "load_aligned", lambda source, size: photos)
+    folder, names = hand_drawn
+    out = tmp_path / "train.pack.npz"
+    pack.pack(pack.PackConfig(out, ["celeba.tar.gz"], "grayscale", folder, names, resolution=32))
+    return out
+
+
+def test_a_pack_gives_back_the_photos_and_the_listed_hand_drawn_pairs(packed, photos, hand_drawn):
+    unpacked = pack.read_photos(packed)
+    assert unpacked.paths == photos.paths and unpacked.identities == photos.identities
+    assert unpacked.photos.shape == photos.photos.shape
+    error = np.abs(unpacked.photos.astype(int) - photos.photos.astype(int)).mean()
+    assert 0 < error < 10  # JPEG: close (the generated faces have hard colour edges), not identical
+
+    folder, names = hand_drawn
+    expected = PairedSketches.from_folder(folder, "grayscale", 32, names.read_text().split())
+    pairs = pack.read_pairs(packed, "grayscale")
+    assert pairs.stems == expected.stems == ["AR_0", "AR_2"]
+    for got, want in zip(pairs.sketches + pairs.photos, expected.sketches + expected.photos, strict=True):
+        assert np.array_equal(got, want)  # the pairs are stored exactly
+    assert pairs.sketches[0].ndim == 2  # converted to the style trained
+    assert pack.read_pairs(packed, "grayscale", ["AR_2"]).stems == ["AR_2"]
+
+
+def test_per_identity_keeps_the_first_photos_of_each_person(photos):
+    kept = pack.at_most_per_identity(photos, 2)
+    assert kept.paths == [p for i, p in enumerate(photos.paths) if i % 3 < 2]
+
+
+def test_a_pack_without_pairs_or_with_another_name_is_refused(tmp_path, photos, monkeypatch):
+    monkeypatch.setattr(pack, "load_aligned", lambda source, size: photos)
+    with pytest.raises(SystemExit, match=r"\.pack\.npz"):
+        pack.pack(pack.PackConfig(tmp_path / "train.npz", ["x"]))
+    out = pack.pack(pack.PackConfig(tmp_path / "photos.pack.npz", ["x"], resolution=32))
+    with pytest.raises(ValueError, match="no hand-drawn pairs"):
+        pack.read_pairs(out, "grayscale")
+
+
+def test_worker_processes_build_the_same_batches_as_the_training_process(tmp_path, photos, hand_drawn):
+    folder, _ = hand_drawn
+    run = config(tmp_path / "run.pt", steps=6)
+    run.hand_drawn_fraction, run.mirror_hand_drawn = 0.5, True
+    pairs = PairedSketches.from_folder(folder, "grayscale", 32)
+    batches = StepBatches(run, SyntheticSketches(photos, "grayscale", seed=0), pairs)
+    by_workers = list(DataLoader(batches, batch_size=None, sampler=range(2, 6), num_workers=2))
+    for step, batch in zip(range(2, 6), by_workers, strict=True):
+        here = batches[step]
+        assert torch.equal(batch["sketch"], here["sketch"]) and torch.equal(batch["photo"], here["photo"])
+    assert not torch.equal(by_workers[0]["sketch"], by_workers[1]["sketch"])
+
+
+def test_training_from_a_pack_with_workers(tmp_path, packed):
+    run = config(tmp_path / "run.pt", steps=12)
+    run.data, run.hand_drawn, run.workers = [str(packed)], packed, 2
+    train(run)
+    state = load_checkpoint(run.out)
+    assert state["step"] == 12 and state["metadata"]["hand_drawn_pairs"] == 2  # the pairs packed
+    assert state["metadata"]["train_photos"] == 9  # one of the four people held out for validation
+
+
+def test_a_time_budget_cuts_the_steps_after_measuring_the_rate(tmp_path, photos):
+    run = config(tmp_path / "run.pt", steps=100)
+    run.time_budget = 0.001  # spent before the first step: the run stops right after the measurement
+    train(run, photos)
+    state = load_checkpoint(run.out)
+    assert state["step"] == 61 and state["metadata"]["steps"] == 61
+    assert state["metadata"]["time_budget"] == 0.001
+
+
+def test_fitted_steps_keep_a_margin_and_never_exceed_the_request():
+    run = config("run.pt", steps=1000)
+    assert fitted_steps(run, step=60, steps_per_second=10.0, seconds_left=20.0) == 60 + 190
+    assert fitted_steps(run, step=60, steps_per_second=10.0, seconds_left=1e6) == 1000
+
+
+def test_snapshots_keep_the_half_precision_weights_of_each_part_of_the_run(tmp_path, photos):
+    run = config(tmp_path / "run.pt", steps=12)
+    run.snapshots = 3
+    train(run, photos)
+    kept = sorted(p.name for p in tmp_path.glob("run.step_*.pt"))
+    assert kept == ["run.step_000004.pt", "run.step_000008.pt", "run.step_000012.pt"]
+    last, final = load_checkpoint(tmp_path / kept[-1]), load_checkpoint(run.out)
+    assert "optimizer" not in last and last["metadata"]["steps"] == 12
+    for name, value in final["model"].items():
+        if value.is_floating_point():
+            assert last["model"][name].dtype == torch.float16
+            assert torch.equal(last["model"][name], value.half())
