@@ -36,7 +36,7 @@ if [ "${SKIP_RECIPES:-0}" != 1 ]; then
   done
 fi
 
-for style in line grayscale color; do
+for style in ${STYLES:-line grayscale color}; do
   test=$(synthetic "$style" test)
   "$PY" -m inversion.evaluate --style "$style" --photos "$test/photos" \
     --sketches "$test/sketches" --aligned --json "$OUT/$style-celeba-test.json" --grid "$GRIDS/$style-celeba-test.png"
@@ -53,10 +53,12 @@ for collection in CUHK XM2VTS; do
 done
 
 if [ "${SKIP_STAGES:-0}" != 1 ]; then
-  # stages 2 and 4 on synthetic sketches: before stage 3 and before stage 5
+  # stages 2, 4 and 5 on synthetic sketches: before stage 3, before and after stage 5
   test=$(synthetic grayscale test)
-  for stage in 2:grayscale 4:grayscale-hand; do
-    "$PY" -m inversion.evaluate --style grayscale --weights "$RUNS/${stage#*:}.pt" --photos "$test/photos" \
+  for stage in 2:grayscale 4:grayscale-hand 5:grayscale-general; do
+    weights=$RUNS/${stage#*:}.pt
+    [ -f "$weights" ] || { echo "skip $weights (not trained here; docs/MODEL_REPORT.md says how)"; continue; }
+    "$PY" -m inversion.evaluate --style grayscale --weights "$weights" --photos "$test/photos" \
       --sketches "$test/sketches" --aligned --json "$OUT/grayscale-stage-${stage%%:*}-celeba-test.json"
   done
   for stage in 2:grayscale 3:grayscale-gan 4:grayscale-hand 5:grayscale-general 3-no-gan:grayscale-no-gan-750 \
@@ -65,5 +67,14 @@ if [ "${SKIP_STAGES:-0}" != 1 ]; then
     [ -f "$weights" ] || { echo "skip $weights (not trained here; docs/MODEL_REPORT.md says how)"; continue; }
     "$PY" -m inversion.evaluate --style grayscale --weights "$weights" "${CUFS[@]}" \
       --json "$OUT/grayscale-stage-${stage%%:*}-cufs-val.json"
+  done
+  # the GPU rounds (inversion/train_gpu.sh): the last snapshot of each run, on both sets
+  for run in gpu1-a gpu1-b gpu2-a gpu2-b; do
+    weights=$(ls "$RUNS/$run".step_*.pt 2>/dev/null | sort | tail -1 || true)
+    [ -n "$weights" ] || { echo "skip $run (not trained here; docs/MODEL_REPORT.md says how)"; continue; }
+    "$PY" -m inversion.evaluate --style grayscale --weights "$weights" "${CUFS[@]}" \
+      --json "$OUT/grayscale-stage-$run-cufs-val.json"
+    "$PY" -m inversion.evaluate --style grayscale --weights "$weights" --photos "$test/photos" \
+      --sketches "$test/sketches" --aligned --json "$OUT/grayscale-stage-$run-celeba-test.json"
   done
 fi

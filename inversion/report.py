@@ -29,13 +29,17 @@ COLUMNS = (
 #: them, all measured on the held-out CUFS pairs
 #: (``docs/metrics/grayscale-stage-<name>-cufs-val.json``).
 HAND_DRAWN_STAGES = (
-    ("2", "stage 2 (shipped before): identity 0.2, TV 0.1, 800 steps"),
+    ("2", "stage 2 (shipped first): identity 0.2, TV 0.1, 800 steps"),
     ("3-no-gan", "stage 2 + identity 1.0, TV 0.01, mirrored pairs, no GAN: 750 of 1500 steps, stopped"),
     ("3-gan-0.05", "the same + PatchGAN weight 0.05: 500 of 1500 steps, stopped"),
     ("3", "stage 3: the same + PatchGAN weight 0.01, 1500 steps"),
     ("4-three-quarters", "stage 3 + 1000 steps, three quarters of each batch hand-drawn"),
     ("4", "stage 4: stage 3 + 1000 steps, half hand-drawn"),
-    ("5", "stage 5 (shipped): stage 4 + 600 steps, SFace losses on all 16 images"),
+    ("5", "stage 5 (shipped before): stage 4 + 600 steps, SFace losses on all 16 images"),
+    ("gpu1-a", "stage 6a (GPU): stage 5 + 9,529 steps of batch 32 (H200), half hand-drawn, rate 1e-4"),
+    ("gpu1-b", "stage 6b (GPU): stage 5 + 9,958 steps of batch 32 (H200), a quarter hand-drawn, rate 2e-4"),
+    ("gpu2-a", "stage 7a (GPU): stage 6a + 6,012 steps, identity 3.0"),
+    ("gpu2-b", "stage 7b (GPU, shipped): stage 6b + 5,352 steps, identity 3.0, rate 1e-4"),
 )
 SETS = (
     ("celeba-test", "CelebA test_dataset, synthetic sketches"),
@@ -105,6 +109,14 @@ def figures(metrics: Path, weights: Path) -> str:
         ]
         if rows:
             parts.append(group_table([*rows, baseline_row(rows[0][1])]) + "\n")
+    synthetic = []
+    for name, label in HAND_DRAWN_STAGES:
+        path = metrics / f"grayscale-stage-{name}-celeba-test.json"
+        if path.exists():
+            synthetic.append((label, json.loads(path.read_text())["composite"]))
+    if synthetic:
+        parts.append("The same stages on synthetic sketches (CelebA test_dataset), where measured:\n")
+        parts.append(table(synthetic) + "\n")
     return "\n".join(parts)
 
 

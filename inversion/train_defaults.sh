@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Trains the recipe comparison and the three shipped models, resumably:
+# Trains the recipe comparison and the three shipped models, resumably (the
+# grayscale model's last two stages ran on a GPU: inversion/train_gpu.sh):
 # rerun the same command after an interruption and each stage continues
 # from its last checkpoint (finished stages are skipped).
 #   bash inversion/train_defaults.sh [DATA_DIR] [RUNS_DIR]
@@ -25,15 +26,15 @@ stage() {  # stage NAME STEPS ARGS...: run or resume until NAME has STEPS steps
 after() { until [ -f "$RUNS/$1.done" ]; do sleep 20; done; }
 
 # Chain 1. Recipe B (pixel + TV + SFace feature and identity losses, 750
-# steps on synthetic sketches), then the shipped grayscale model continues
+# steps on synthetic sketches), then the grayscale model continues
 # from it (warm start, fresh schedule) on batches half synthetic, half
 # hand-drawn CUFS pairs (the 201 of inversion/splits/cufs_train.txt; the 67
 # of cufs_val.txt are never trained on), with a stronger identity loss.
-# Stages 3 and 4 (the shipped grayscale model) go on from there with the
+# Stages 3 and 4 go on from there with the
 # PatchGAN discriminator switched on (weight 0.01), a 5x stronger identity
 # loss (1.0), a 10x weaker total-variation loss (0.01) and mirrored
 # hand-drawn pairs; stage 4 is 1000 more steps at a lower rate; stage 5
-# (shipped) puts the SFace losses on all 16 images of each batch, the
+# puts the SFace losses on all 16 images of each batch, the
 # synthetic ones too, for 600 steps, so the model keeps what it knew of
 # faces drawn in other ways. (Stage 4's
 # variant with three quarters of every batch hand-drawn, --hand-drawn-fraction

