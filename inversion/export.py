@@ -7,7 +7,9 @@ precision plus the training metadata; no optimiser state) and its model card
 ``<style>.json``: data, sketch synthesis, resolution, steps, batch size,
 losses, feature network, hardware, wall time, the evaluation figures given
 with ``--metrics``, known limitations (``--limitation``), and the file's
-SHA-256, which :mod:`inversion.inference` checks before loading.
+SHA-256, which :mod:`inversion.inference` checks before loading. The card of
+the weights replaced is kept in ``weights/superseded/`` for the composites
+they made.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import torch
 
 from inversion import STYLES
 from inversion.checkpoints import load_checkpoint, save_checkpoint, sha256_of
-from inversion.inference import WEIGHTS_DIR
+from inversion.inference import WEIGHTS_DIR, superseded_card_path
 from inversion.model import IN_CHANNELS, SketchInversionNet, count_parameters
 from inversion.sketches import SketchParams
 
@@ -48,6 +50,7 @@ def export(
         lineage = lineage or earlier.get("lineage")
         hardware = hardware or earlier.get("hardware")
     else:
+        keep_superseded_card(out_dir, style)
         save_checkpoint(weights, {"model": half, "step": metadata["steps"]}, metadata=metadata)
     net = SketchInversionNet(IN_CHANNELS[style])
     card = {
@@ -106,6 +109,16 @@ def lineage_of(path: Path) -> list[dict]:
         return card["lineage"] + [{k: card["training"].get(k) for k in LINEAGE_KEYS}]
     metadata = load_checkpoint(path)["metadata"]
     return [{k: metadata.get(k) for k in LINEAGE_KEYS}]
+
+
+def keep_superseded_card(out_dir: Path, style: str) -> None:
+    """Before new weights replace the shipped ones, keep the old card (its
+    figures and known limitations) for the composites the old weights made."""
+    card = _card(out_dir / f"{style}.json")
+    if card.get("weights_sha256"):
+        kept = superseded_card_path(style, card["weights_sha256"], out_dir)
+        kept.parent.mkdir(exist_ok=True)
+        kept.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
 
 
 def _card(path: Path) -> dict:

@@ -70,6 +70,30 @@ def model_card(style: str) -> dict:
     return json.loads(card.read_text())
 
 
+def superseded_card_path(style: str, sha256: str, weights_dir: Path | None = None) -> Path:
+    """Where the card of weights once shipped for ``style`` is kept after new
+    weights replaced them (``inversion.export`` moves it there)."""
+    return (weights_dir or WEIGHTS_DIR) / "superseded" / f"{style}-{sha256[:12]}.json"
+
+
+def card_of_weights(style: str, sha256: str) -> dict | None:
+    """The model card of the exact weights ``sha256`` of ``style``: the
+    shipped card, or a superseded one kept for the composites those weights
+    made (marked ``"superseded": True``); None when no card names them."""
+    try:
+        card = model_card(style)
+    except WeightsError:
+        card = {}
+    if card.get("weights_sha256") == sha256:
+        return card
+    path = superseded_card_path(style, sha256)
+    if path.is_file():
+        card = json.loads(path.read_text())
+        if card.get("weights_sha256") == sha256:
+            return card | {"superseded": True}
+    return None
+
+
 def verified_weights(style: str) -> tuple[Path, str]:
     """The shipped weights of ``style`` and their SHA-256, checked against the card."""
     if style not in STYLES:

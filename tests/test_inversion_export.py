@@ -68,3 +68,26 @@ def test_re_exporting_the_shipped_file_keeps_the_cards_history(tmp_path):
     assert sha256_of(shipped) == first == card["weights_sha256"]
     assert card["lineage"] == [{"steps": 750}] and card["hardware"] == "2 cores"
     assert card["limitations"] == ["weak on X"]
+
+
+def test_new_weights_keep_the_replaced_cards_figures_and_limitations(tmp_path, monkeypatch):
+    checkpoint = training_checkpoint(tmp_path / "a.pt")
+    export(checkpoint, "line", metrics={}, out_dir=tmp_path / "w", limitations=["A"])
+    old = json.loads((tmp_path / "w" / "line.json").read_text())
+    export(checkpoint, "line", metrics={}, out_dir=tmp_path / "w", limitations=["A"])
+    assert not (tmp_path / "w" / "superseded").exists()  # the same weights again replace nothing
+
+    export(training_checkpoint(tmp_path / "b.pt"), "line", metrics={}, out_dir=tmp_path / "w", limitations=["B"])
+    kept = tmp_path / "w" / "superseded" / f"line-{old['weights_sha256'][:12]}.json"
+    assert json.loads(kept.read_text()) == old
+
+    monkeypatch.setattr(inference, "WEIGHTS_DIR", tmp_path / "w")
+    current = json.loads((tmp_path / "w" / "line.json").read_text())
+    assert current["weights_sha256"] != old["weights_sha256"]
+    assert inference.card_of_weights("line", current["weights_sha256"])["limitations"] == ["B"]
+    earlier = inference.card_of_weights("line", old["weights_sha256"])
+    assert earlier["limitations"] == ["A"] and earlier["superseded"] is True
+    assert inference.card_of_weights("line", "0" * 64) is None
+
+    kept.write_text(json.dumps(old | {"weights_sha256": "f" * 64}))  # a card that names other weights
+    assert inference.card_of_weights("line", old["weights_sha256"]) is None

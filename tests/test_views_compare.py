@@ -194,3 +194,19 @@ def test_the_comparison_shows_the_model_cards_known_limitations(client, case, co
     type(composite).objects.filter(pk=composite.pk).update(weights_sha256=card["weights_sha256"])
     content = client.get(url).content.decode()
     assert "Known limitations" in content and "Colour model: weaker on faces of group X" in content
+
+
+def test_a_composite_made_by_replaced_weights_shows_their_kept_cards_limitations(
+    client, case, composite, investigator, random_weights
+):
+    earlier = {"weights_sha256": "e" * 64, "limitations": ["weaker on faces of group Y"]}
+    (random_weights / "superseded").mkdir()
+    (random_weights / "superseded" / f"color-{'e' * 12}.json").write_text(json.dumps(earlier))
+    type(composite).objects.filter(pk=composite.pk).update(weights_sha256="e" * 64)
+    client.force_login(investigator)
+
+    content = client.get(reverse("compare", args=[case.pk])).content.decode()
+    assert f"Colour model (earlier weights {'e' * 12}): weaker on faces of group Y" in content
+
+    type(composite).objects.filter(pk=composite.pk).update(weights_sha256="d" * 64)  # no card names these
+    assert "Known limitations" not in client.get(reverse("compare", args=[case.pk])).content.decode()

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET
 from PIL import Image
 
 from inversion import align
-from inversion.inference import WeightsError, model_card
+from inversion.inference import card_of_weights
 
 from .. import audit
 from ..access import Ability, abilities, get_case_for
@@ -30,19 +30,21 @@ def ids(values: list[str]) -> list[int]:
 
 
 def model_limitations(composites: list[Composite]) -> list[tuple[str, str]]:
-    """(style, limitation) from the model card of each network that made one
-    of ``composites``, when the card still describes those very weights."""
+    """(model, limitation) from the model card of the exact weights that made
+    each of ``composites``: the shipped card, or the one kept when newer
+    weights replaced them."""
     cards, found = {}, {}
     for composite in composites:
-        if composite.style not in cards:
-            try:
-                cards[composite.style] = model_card(composite.style)
-            except WeightsError:
-                cards[composite.style] = {}
-        card = cards[composite.style]
-        if card.get("weights_sha256") == composite.weights_sha256:
-            for text in card.get("limitations", []):
-                found[(composite.get_style_display(), text)] = None
+        key = (composite.style, composite.weights_sha256)
+        if key not in cards:
+            cards[key] = card_of_weights(*key)
+        if cards[key] is None:
+            continue
+        model = f"{composite.get_style_display()} model"
+        if cards[key].get("superseded"):
+            model += f" (earlier weights {composite.weights_sha256[:12]})"
+        for text in cards[key].get("limitations", []):
+            found[(model, text)] = None
     return list(found)
 
 
