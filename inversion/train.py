@@ -222,6 +222,8 @@ def train(config: TrainConfig, photos: AlignedPhotos | None = None) -> Path:
         photos = AlignedPhotos.concatenate(
             [read_photos(s) if is_pack(s) else load_aligned(s, size=config.resolution) for s in config.data]
         )
+    if photos.photos.shape[1] != config.resolution:  # a pack or cache made at another size
+        raise SystemExit(f"the photos are {photos.photos.shape[1]} px, --resolution is {config.resolution}")
     train_photos, val_photos = split_by_identity(photos, config.holdout, seed=config.seed)
     dataset = SyntheticSketches(train_photos, config.style, seed=config.seed)
     val_set = SyntheticSketches(val_photos, config.style, augment=False)
@@ -234,6 +236,10 @@ def train(config: TrainConfig, photos: AlignedPhotos | None = None) -> Path:
             hand_drawn = read_pairs(config.hand_drawn, config.style, names)
         else:
             hand_drawn = PairedSketches.from_folder(config.hand_drawn, config.style, config.resolution, names)
+        if hand_drawn.photos[0].shape[0] != config.resolution:
+            raise SystemExit(
+                f"the hand-drawn pairs are {hand_drawn.photos[0].shape[0]} px, --resolution is {config.resolution}"
+            )
 
     model = SketchInversionNet(IN_CHANNELS[config.style]).to(device, memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)

@@ -124,3 +124,17 @@ def test_snapshots_keep_the_half_precision_weights_of_each_part_of_the_run(tmp_p
         if value.is_floating_point():
             assert last["model"][name].dtype == torch.float16
             assert torch.equal(last["model"][name], value.half())
+
+
+def test_a_pack_made_at_another_resolution_is_refused(tmp_path, packed):
+    run = config(tmp_path / "run.pt", steps=2)
+    run.data, run.resolution = [str(packed)], 48
+    with pytest.raises(SystemExit, match="32 px, --resolution is 48"):
+        train(run)
+    run.data, run.resolution, run.hand_drawn = [str(packed)], 32, packed
+    pairs_at_48 = pack.read_pairs(packed, "grayscale")
+    pairs_at_48.photos = [np.zeros((48, 48, 3), np.uint8) for _ in pairs_at_48.photos]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("inversion.train.read_pairs", lambda *args: pairs_at_48)
+        with pytest.raises(SystemExit, match="hand-drawn pairs are 48 px"):
+            train(run)
