@@ -40,5 +40,10 @@ else
   B=(--init "$(last b)" --identity-weight 3.0 --learning-rate 1e-4 --hand-drawn-fraction 0.25)
 fi
 "$PY" -m inversion.train "${COMMON[@]}" "${A[@]}" --out "$RUNS/gpu$ROUND-a.pt" > "$RUNS/gpu$ROUND-a.log" 2>&1 &
+a=$!
 "$PY" -m inversion.train "${COMMON[@]}" "${B[@]}" --out "$RUNS/gpu$ROUND-b.pt" > "$RUNS/gpu$ROUND-b.log" 2>&1 &
-wait
+b=$!
+status=0
+wait "$a" || { status=$?; echo "run a failed: $RUNS/gpu$ROUND-a.log" >&2; }
+wait "$b" || { status=$?; echo "run b failed: $RUNS/gpu$ROUND-b.log" >&2; }
+exit "$status"

@@ -1,5 +1,10 @@
 """Training packs (inversion.pack) and the training options made for a rented
-GPU machine: batches built by worker processes, a time budget."""
+GPU machine: batches built by worker processes, a time budget, snapshots,
+and the script that runs the GPU stages."""
+
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +19,8 @@ from inversion.train import StepBatches, fitted_steps, train
 
 from .inversion_fixtures import generated_face
 from .test_inversion_training import config
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -138,3 +145,36 @@ def test_a_pack_made_at_another_resolution_is_refused(tmp_path, packed):
         patch.setattr("inversion.train.read_pairs", lambda *args: pairs_at_48)
         with pytest.raises(SystemExit, match="hand-drawn pairs are 48 px"):
             train(run)
+
+
+def test_the_gpu_script_runs_both_rounds_from_a_pack(tmp_path, packed, photos, monkeypatch):
+    """inversion/train_gpu.sh at toy size: round 1 warm-starts from stage 5,
+    round 2 from each round-1 run's last snapshot; a failed run fails it."""
+    stage5 = tmp_path / "stage5.pt"
+    train(config(stage5, steps=1), photos)
+    folder = tmp_path / "listed"
+    for sub, offset in (("photos", 0), ("sketches", 50)):
+        (folder / sub).mkdir(parents=True)
+        for k, stem in enumerate(("AR_100", "AR_102")):  # pairs that inversion/splits/cufs_train.txt lists
+            Image.fromarray(generated_face(k + offset, size=64)).save(folder / sub / f"{stem}.png")
+    monkeypatch.setattr(pack, "load_aligned", lambda source, size: photos)
+    listed = pack.pack(pack.PackConfig(tmp_path / "listed.pack.npz", ["x"], "grayscale", folder, resolution=32))
+
+    runs = tmp_path / "runs"
+    toy = ["--feature-net", "none", "--batch-size", "4", "--feature-batch", "4", "--steps", "3", "--resolution", "32"]
+    toy += ["--workers", "0", "--precision", "fp32", "--device", "cpu"]
+    env = {"PATH": "/usr/bin:/bin", "PYTHON": sys.executable, "STAGE5": str(stage5), "PYTHONPATH": str(ROOT)}
+
+    def script(round_, pack_file):
+        command = ["bash", "inversion/train_gpu.sh", round_, str(pack_file), str(runs), "60", *toy]
+        return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+    failed = script("1", packed)  # none of its pairs is in the training split
+    assert failed.returncode != 0 and "run a failed" in failed.stderr and "run b failed" in failed.stderr
+    for round_ in ("1", "2"):
+        assert script(round_, listed).returncode == 0
+    for run in ("gpu1-a", "gpu1-b", "gpu2-a", "gpu2-b"):
+        assert load_checkpoint(runs / f"{run}.step_000003.pt")["metadata"]["steps"] == 3
+    assert load_checkpoint(runs / "gpu1-a.pt")["metadata"]["init"] == str(stage5)
+    round_two = load_checkpoint(runs / "gpu2-b.pt")["metadata"]
+    assert round_two["init"] == str(runs / "gpu1-b.step_000003.pt") and round_two["hand_drawn_pairs"] == 2
