@@ -132,7 +132,7 @@ def pack(config: PackConfig) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m inversion.pack", description=__doc__.split("\n\n")[1])
     parser.add_argument("out", type=Path, help="the pack to write, NAME.pack.npz")
     parser.add_argument("--data", required=True, nargs="+", help="photo folders or .tar.gz archives, PATH[:SUBFOLDER]")
     parser.add_argument("--style", choices=STYLES, default="grayscale", help="channels of the hand-drawn sketches kept")

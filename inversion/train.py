@@ -405,7 +405,9 @@ def train(config: TrainConfig, photos: AlignedPhotos | None = None) -> Path:
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
     parser = argparse.ArgumentParser(prog="python -m inversion.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--style", required=True, choices=STYLES)
-    parser.add_argument("--data", required=True, nargs="+", help="photo folders or .tar.gz archives, PATH[:SUBFOLDER]")
+    parser.add_argument(
+        "--data", required=True, nargs="+", help="photo folders or .tar.gz archives, PATH[:SUBFOLDER], or a .pack.npz"
+    )
     parser.add_argument("--out", required=True, type=Path, help="checkpoint file to write (and resume)")
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--batch-size", type=int, default=16)
@@ -416,7 +418,9 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--init", type=Path, help="warm start from this checkpoint's weights")
-    parser.add_argument("--hand-drawn", type=Path, help="folder with photos/ and sketches/ (CUFS layout)")
+    parser.add_argument(
+        "--hand-drawn", type=Path, help="folder with photos/ and sketches/ (CUFS layout), or a .pack.npz"
+    )
     parser.add_argument("--hand-drawn-names", type=Path, help="file listing the stems of the pairs to train on")
     parser.add_argument("--hand-drawn-fraction", type=float, default=0.25)
     parser.add_argument(
