@@ -24,6 +24,11 @@ def save_checkpoint(path: Path, state: dict, metadata: dict) -> None:
     partial.replace(path)
 
 
+def half_precision(state_dict: dict) -> dict:
+    """A ``state_dict`` as the weights are shipped: floating-point tensors in float16."""
+    return {name: value.half() if value.is_floating_point() else value for name, value in state_dict.items()}
+
+
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict:
     state = torch.load(path, map_location=map_location, weights_only=True)
     if state.get("format_version") != FORMAT_VERSION:

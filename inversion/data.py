@@ -151,6 +151,12 @@ def to_image(tensor: torch.Tensor) -> np.ndarray:
     return array[..., 0] if array.shape[2] == 1 else array
 
 
+def listed(keys: list[str], names: list[str]) -> list[str]:
+    """The keys (``AR/AR_100`` or ``AR_100``) that ``names`` lists, whole or by file stem."""
+    wanted = set(names)
+    return [key for key in keys if key in wanted or Path(key).name in wanted]
+
+
 def pair_files(photos: Path, sketches: Path, names: list[str] | None = None) -> list[tuple[str, Path, Path]]:
     """(key, photo file, sketch file) for files with the same path, less the
     suffix, under both folders (CUFS's ``AR_100.jpg`` in each), sorted;
@@ -163,8 +169,7 @@ def pair_files(photos: Path, sketches: Path, names: list[str] | None = None) -> 
     photo_files, sketch_files = index(Path(photos)), index(Path(sketches))
     keys = sorted(photo_files.keys() & sketch_files.keys())
     if names is not None:
-        wanted = set(names)
-        keys = [k for k in keys if k in wanted or Path(k).name in wanted]
+        keys = listed(keys, names)
     if not keys:
         raise ValueError(f"no pairs: no matching file names in {photos} and {sketches}")
     return [(k, photo_files[k], sketch_files[k]) for k in keys]

@@ -53,28 +53,31 @@ for collection in CUHK XM2VTS; do
 done
 
 if [ "${SKIP_STAGES:-0}" != 1 ]; then
-  # stages 2, 4 and 5 on synthetic sketches: before stage 3, before and after stage 5
   test=$(synthetic grayscale test)
-  for stage in 2:grayscale 4:grayscale-hand 5:grayscale-general; do
-    weights=$RUNS/${stage#*:}.pt
-    [ -f "$weights" ] || { echo "skip $weights (not trained here; docs/MODEL_REPORT.md says how)"; continue; }
-    "$PY" -m inversion.evaluate --style grayscale --weights "$weights" --photos "$test/photos" \
-      --sketches "$test/sketches" --aligned --json "$OUT/grayscale-stage-${stage%%:*}-celeba-test.json"
-  done
-  for stage in 2:grayscale 3:grayscale-gan 4:grayscale-hand 5:grayscale-general 3-no-gan:grayscale-no-gan-750 \
-    3-gan-0.05:grayscale-gan-0.05-500 4-three-quarters:grayscale-hand-three-quarters; do
-    weights=$RUNS/${stage#*:}.pt
-    [ -f "$weights" ] || { echo "skip $weights (not trained here; docs/MODEL_REPORT.md says how)"; continue; }
-    "$PY" -m inversion.evaluate --style grayscale --weights "$weights" "${CUFS[@]}" \
-      --json "$OUT/grayscale-stage-${stage%%:*}-cufs-val.json"
-  done
-  # the GPU rounds (inversion/train_gpu.sh): the last snapshot of each run, on both sets
+  stage() {  # stage NAME WEIGHTS SET...: the stage's figures on each set (cufs-val, celeba-test)
+    local name=$1 weights=$2 set
+    shift 2
+    [ -f "$weights" ] || { echo "skip stage $name (not trained here; docs/MODEL_REPORT.md says how)"; return; }
+    for set in "$@"; do
+      if [ "$set" = cufs-val ]; then
+        "$PY" -m inversion.evaluate --style grayscale --weights "$weights" "${CUFS[@]}" \
+          --json "$OUT/grayscale-stage-$name-cufs-val.json"
+      else
+        "$PY" -m inversion.evaluate --style grayscale --weights "$weights" --photos "$test/photos" \
+          --sketches "$test/sketches" --aligned --json "$OUT/grayscale-stage-$name-celeba-test.json"
+      fi
+    done
+  }
+  # stages 2, 4 and 5 also on synthetic sketches: before stage 3, before and after stage 5
+  stage 2 "$RUNS/grayscale.pt" cufs-val celeba-test
+  stage 3 "$RUNS/grayscale-gan.pt" cufs-val
+  stage 4 "$RUNS/grayscale-hand.pt" cufs-val celeba-test
+  stage 5 "$RUNS/grayscale-general.pt" cufs-val celeba-test
+  stage 3-no-gan "$RUNS/grayscale-no-gan-750.pt" cufs-val
+  stage 3-gan-0.05 "$RUNS/grayscale-gan-0.05-500.pt" cufs-val
+  stage 4-three-quarters "$RUNS/grayscale-hand-three-quarters.pt" cufs-val
+  # the GPU rounds (inversion/train_gpu.sh): the last snapshot of each run
   for run in gpu1-a gpu1-b gpu2-a gpu2-b; do
-    weights=$(ls "$RUNS/$run".step_*.pt 2>/dev/null | sort | tail -1 || true)
-    [ -n "$weights" ] || { echo "skip $run (not trained here; docs/MODEL_REPORT.md says how)"; continue; }
-    "$PY" -m inversion.evaluate --style grayscale --weights "$weights" "${CUFS[@]}" \
-      --json "$OUT/grayscale-stage-$run-cufs-val.json"
-    "$PY" -m inversion.evaluate --style grayscale --weights "$weights" --photos "$test/photos" \
-      --sketches "$test/sketches" --aligned --json "$OUT/grayscale-stage-$run-celeba-test.json"
+    stage "$run" "$(ls "$RUNS/$run".step_*.pt 2>/dev/null | sort | tail -1 || true)" cufs-val celeba-test
   done
 fi

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from inversion import STYLES
-from inversion.checkpoints import load_checkpoint, save_checkpoint, sha256_of
+from inversion.checkpoints import half_precision, load_checkpoint, save_checkpoint, sha256_of
 from inversion.inference import WEIGHTS_DIR, superseded_card_path
 from inversion.model import IN_CHANNELS, SketchInversionNet, count_parameters
 from inversion.sketches import SketchParams
@@ -40,7 +40,7 @@ def export(
     metadata = state["metadata"]
     if metadata["style"] != style:
         raise SystemExit(f"{checkpoint} holds a {metadata['style']} model, not {style}")
-    half = {k: v.half() if v.is_floating_point() else v for k, v in state["model"].items()}
+    half = half_precision(state["model"])
     out_dir.mkdir(parents=True, exist_ok=True)
     weights = out_dir / f"{style}.pt"
     if _same_weights(weights, half, metadata):

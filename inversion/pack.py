@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 
 from inversion import STYLES, align
-from inversion.data import AlignedPhotos, PairedSketches, load_aligned
+from inversion.data import AlignedPhotos, PairedSketches, listed, load_aligned
 
 
 def encode_jpeg(photos: np.ndarray, quality: int) -> tuple[np.ndarray, np.ndarray]:
@@ -73,8 +73,9 @@ def read_pairs(path: str | Path, style: str, names: list[str] | None = None) -> 
     with np.load(path, allow_pickle=False) as stored:
         if "hand_stems" not in stored:
             raise ValueError(f"{path} holds no hand-drawn pairs (pack it with --hand-drawn)")
-        stems = list(stored["hand_stems"])
-        keep = [i for i, stem in enumerate(stems) if names is None or stem in names or Path(stem).name in names]
+        stems = [str(stem) for stem in stored["hand_stems"]]
+        chosen = set(stems if names is None else listed(stems, names))
+        keep = [i for i, stem in enumerate(stems) if stem in chosen]
         if not keep:
             raise ValueError(f"{path}: none of its hand-drawn pairs is listed")
         return PairedSketches(

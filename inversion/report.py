@@ -96,11 +96,7 @@ def figures(metrics: Path, weights: Path) -> str:
     if recipes:
         parts.append("### Recipe comparison (grayscale, 750 steps each, same data and seed)\n")
         parts.append(table(recipes) + "\n")
-    stages = []
-    for name, label in HAND_DRAWN_STAGES:
-        path = metrics / f"grayscale-stage-{name}-cufs-val.json"
-        if path.exists():
-            stages.append((label, json.loads(path.read_text())))
+    stages = stage_reports(metrics, "cufs-val")
     if stages:
         parts.append("### Grayscale hand-drawn stages and variants (CUFS held-out pairs, composites)\n")
         parts.append(table([(label, report["composite"]) for label, report in stages]) + "\n")
@@ -109,15 +105,17 @@ def figures(metrics: Path, weights: Path) -> str:
         ]
         if rows:
             parts.append(group_table([*rows, baseline_row(rows[0][1])]) + "\n")
-    synthetic = []
-    for name, label in HAND_DRAWN_STAGES:
-        path = metrics / f"grayscale-stage-{name}-celeba-test.json"
-        if path.exists():
-            synthetic.append((label, json.loads(path.read_text())["composite"]))
+    synthetic = stage_reports(metrics, "celeba-test")
     if synthetic:
         parts.append("The same stages on synthetic sketches (CelebA test_dataset), where measured:\n")
-        parts.append(table(synthetic) + "\n")
+        parts.append(table([(label, report["composite"]) for label, report in synthetic]) + "\n")
     return "\n".join(parts)
+
+
+def stage_reports(metrics: Path, key: str) -> list[tuple[str, dict]]:
+    """(label, report) of each grayscale stage measured on data set ``key``."""
+    found = ((label, metrics / f"grayscale-stage-{name}-{key}.json") for name, label in HAND_DRAWN_STAGES)
+    return [(label, json.loads(path.read_text())) for label, path in found if path.exists()]
 
 
 def baseline_row(by_group: dict[str, dict]) -> tuple[str, dict, str]:

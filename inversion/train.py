@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from inversion import STYLES, align
-from inversion.checkpoints import load_checkpoint, save_checkpoint
+from inversion.checkpoints import half_precision, load_checkpoint, save_checkpoint
 from inversion.data import (
     AlignedPhotos,
     PairedSketches,
@@ -384,10 +384,9 @@ def train(config: TrainConfig, photos: AlignedPhotos | None = None) -> Path:
                 "metrics": validate(model, val_items, device, features),
             }
         if snapshot:
-            half = {
-                name: value.half() if value.is_floating_point() else value for name, value in model.state_dict().items()
-            }
-            save_checkpoint(snapshot_path(out, done), {"model": half, "step": done}, metadata)
+            save_checkpoint(
+                snapshot_path(out, done), {"model": half_precision(model.state_dict()), "step": done}, metadata
+            )
         if checkpoint:
             metrics = metadata["metrics"]
             grid = sample_grid(model, val_items[:8], device)

