@@ -21,7 +21,7 @@ CUFS=(--photos .cache/cufs/train_photos --sketches .cache/cufs/train_sketches --
 
 synthetic() {  # synthetic STYLE SPLIT: aligned photos and seeded sketches of a CelebA split
   local dir=.cache/celeba-$2-$1
-  [ -d "$dir" ] || "$PY" -m inversion.sketches --style "$1" --photos "$DATA/celeba-6k.tar.gz:$2_dataset" --out "$dir" >&2
+  [ -d "$dir" ] || "$PY" -m inversion.data --style "$1" --photos "$DATA/celeba-6k.tar.gz:$2_dataset" --out "$dir" >&2
   echo "$dir"
 }
 

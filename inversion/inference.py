@@ -1,4 +1,4 @@
-"""Sketch in, composite out: the API the Celery workers call.
+"""Sketch in, composite out: the API the web app's workers call.
 
 ``load_model(style)`` loads the shipped weights of a style once per process
 (lazily, under a lock; on CUDA when present) after checking the file's

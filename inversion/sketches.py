@@ -31,7 +31,7 @@ from dataclasses import dataclass, fields
 import cv2
 import numpy as np
 
-STYLES = ("line", "grayscale", "color")
+from inversion import STYLES
 
 
 @dataclass(frozen=True)
@@ -190,36 +190,3 @@ def suggest_style(image: np.ndarray) -> str:
         gray = image.astype(np.float32)
     midtones = np.mean((gray > 40) & (gray < 215))
     return "line" if midtones < 0.12 else "grayscale"
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Write a synthetic test set: ``python -m inversion.sketches --style S
-    --photos SOURCE --out DIR`` aligns every photo of SOURCE (folder or
-    archive, ``PATH[:SUBFOLDER]``) and writes ``DIR/photos/<person>/<name>.png``
-    and ``DIR/sketches/<person>/<name>.png``, one seeded drawing hand per photo."""
-    import argparse
-    from pathlib import Path
-
-    from PIL import Image
-
-    from inversion.data import load_aligned
-
-    parser = argparse.ArgumentParser(prog="python -m inversion.sketches", description=main.__doc__)
-    parser.add_argument("--style", required=True, choices=STYLES)
-    parser.add_argument("--photos", required=True, help="folder or .tar.gz archive, PATH[:SUBFOLDER]")
-    parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    photos = load_aligned(args.photos)
-    for index, (photo, path, person) in enumerate(zip(photos.photos, photos.paths, photos.identities, strict=True)):
-        name = f"{person}/{Path(path).stem}.png"
-        sketch = synthesize(photo, args.style, seed=args.seed * 1_000_003 + index)
-        for folder, image in (("photos", photo), ("sketches", sketch)):
-            target = args.out / folder / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(image).save(target)
-    print(f"wrote {len(photos)} {args.style} sketches and photos under {args.out}")
-
-
-if __name__ == "__main__":
-    main()
