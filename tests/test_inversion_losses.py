@@ -1,3 +1,4 @@
+import piq
 import pytest
 import torch
 
@@ -19,6 +20,17 @@ def test_total_variation_of_a_constant_image_is_zero():
 def test_total_variation_of_a_checkerboard_is_known():
     board = (torch.arange(4).view(1, 4) + torch.arange(4).view(4, 1)) % 2 * 2.0 - 1  # ±1
     assert total_variation_loss(board.view(1, 1, 4, 4)) == pytest.approx(8.0)  # 4 + 4
+
+
+def test_total_variation_is_piqs_at_the_scale_training_used():
+    """piq's squared total variation per neighbour pair: on square crops, the
+    mean squared difference of vertical plus of horizontal neighbours (the
+    term's scale in every LossWeights recipe so far)."""
+    image = torch.rand(2, 3, 12, 12, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    by_hand = (image.diff(dim=-2).pow(2).mean() + image.diff(dim=-1).pow(2).mean()).item()
+    assert total_variation_loss(image).item() == pytest.approx(by_hand, rel=1e-6)
+    piq_value = piq.total_variation(image, norm_type="l2_squared").item()
+    assert total_variation_loss(image).item() == pytest.approx(piq_value / (3 * 12 * 11), rel=1e-6)
 
 
 def test_pixel_loss_is_mean_squared_error():

