@@ -3,16 +3,21 @@
 Idempotent: users, the case and its memberships are created when missing
 and left alone otherwise (a changed password stays changed). The case and
 its memberships are made through ``cases.services``, so the demo audit trail
-records them like any others. For laptops and demos only.
+records them like any others.
+
+For laptops and demos only: the admin user is a superuser whose password is
+published (in the README and in this file), so the command refuses to run
+unless ``DEBUG`` is on or it is given ``--i-know-this-is-not-production``.
 """
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from accounts.roles import GlobalRole
 from cases import services
-from cases.access import GlobalRole
 from cases.models import Case, CaseMembership
 
 Role = CaseMembership.Role
@@ -39,8 +44,20 @@ class Command(BaseCommand):
             action="store_true",
             help="Only seed a new database: skip when it has users other than the demo users.",
         )
+        parser.add_argument(
+            "--i-know-this-is-not-production",
+            action="store_true",
+            dest="not_production",
+            help="Seed even with DEBUG off (a demo server, say). Never on a real installation.",
+        )
 
-    def handle(self, *args, if_empty: bool = False, **options) -> None:
+    def handle(self, *args, if_empty: bool = False, not_production: bool = False, **options) -> None:
+        if not (settings.DEBUG or not_production):
+            raise CommandError(
+                "seed_demo creates a superuser and other users whose passwords are published, so it runs only "
+                "with DEBUG=1 (as `make run` sets it). Nothing was changed. On a demo machine that is not "
+                "production, add --i-know-this-is-not-production."
+            )
         demo_names = [name for name, *_ in DEMO_USERS]
         if if_empty and get_user_model().objects.exclude(username__in=demo_names).exists():
             self.stdout.write("The database has users of its own; no demo data added.")
