@@ -350,6 +350,8 @@ class TrainConfig:
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:
+    """Constant, then linear decay to zero over the last ``decay_fraction`` of
+    ``steps``. Resuming with more ``--steps`` raises it again (a warm restart)."""
     decay = max(1, round(config.steps * config.decay_fraction))
     return config.learning_rate * min(1.0, (config.steps - step) / decay)
 
@@ -612,8 +614,9 @@ class GridConfig:
     pairs: Path = CUFS
     names: Path = SPLITS / "cufs_val.txt"
     count: int = 8
-    tile: int = 192
+    tile: int = 160
     groups: int = 2
+    threads: int | None = None
 
 
 def grid_image(photos: np.ndarray, hand_drawn: np.ndarray, drawn: np.ndarray, tile: int, groups: int) -> Image.Image:
@@ -640,6 +643,8 @@ def grid_image(photos: np.ndarray, hand_drawn: np.ndarray, drawn: np.ndarray, ti
 
 
 def grid(config: GridConfig) -> Path:
+    if config.threads:
+        torch.set_num_threads(config.threads)
     generator, metadata = load_generator(config.model)
     pairs = load_pairs(config.pairs, metadata["resolution"], read_names(config.names))
     chosen = np.linspace(0, len(pairs) - 1, min(config.count, len(pairs))).round().astype(int)
@@ -698,6 +703,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig | DrawConfig | Grid
     show.add_argument("--count", type=int, default=GridConfig.count)
     show.add_argument("--tile", type=int, default=GridConfig.tile, help="pixels per image in the grid")
     show.add_argument("--groups", type=int, default=GridConfig.groups, help="blocks of rows side by side")
+    show.add_argument("--threads", type=int)
 
     args = vars(parser.parse_args(argv))
     command = args.pop("command")
