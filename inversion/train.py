@@ -3,9 +3,10 @@
 One model per sketch style, on synthetic sketches of aligned face photos
 (optionally mixed with hand-drawn pairs). Checkpoints are written atomically
 every ``--checkpoint-every`` steps with the optimiser state, so ``--resume``
-continues a run exactly where it stopped (the batches of step ``k`` depend
-only on ``--seed`` and ``k``, so ``--workers`` processes may build them
-ahead in any order). ``--data`` and ``--hand-drawn`` also take a pack made
+continues a run exactly where it stopped: it ends with the weights of an
+uninterrupted run (the batches of step ``k`` depend only on ``--seed`` and
+``k``, so ``--workers`` processes may build them ahead in any order, and no
+step draws from torch's random generator). ``--data`` and ``--hand-drawn`` also take a pack made
 by ``inversion.pack`` (one file, already aligned: a GPU machine needs
 neither dlib nor the archives), and ``--time-budget`` fits the number of
 steps to a rented machine's time. Next to the checkpoint: ``<out>.csv`` with the
@@ -19,11 +20,15 @@ import csv
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+import types
+import typing
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
@@ -48,42 +53,62 @@ from inversion.losses import (
 from inversion.model import IN_CHANNELS, SketchInversionNet
 from inversion.pack import is_pack, read_pairs, read_photos
 
+PRECISIONS = ("auto", "bf16", "fp32")
+
 
 @dataclass
 class TrainConfig:
-    style: str
-    data: list[str]
-    out: Path
-    steps: int = 3000
+    """One training run. ``parse_args`` makes a flag of each field (``--batch-size``
+    for ``batch_size``), with its default and the help text in its metadata,
+    and one of each loss weight (``--identity-weight``)."""
+
+    style: str = field(metadata={"help": "sketch style", "choices": STYLES})
+    data: list[str] = field(metadata={"help": "photo folders or .tar.gz archives, PATH[:SUBFOLDER], or a .pack.npz"})
+    out: Path = field(metadata={"help": "checkpoint file to write (and resume)"})
+    steps: int = field(default=3000, metadata={"help": "optimiser steps of the whole run"})
     batch_size: int = 16
-    resolution: int = align.RESOLUTION
-    feature_net: str = "sface"
-    adversarial: bool = False
-    device: str = "auto"
-    resume: bool = False
-    #: Start from another checkpoint's weights (e.g. the grayscale model for
-    #: the line model); a 1-channel first layer is spread over 3 for colour.
-    init: Path | None = None
-    #: Hand-drawn pairs: a folder with photos/ and sketches/ (CUFS layout),
-    #: optionally restricted to the file stems listed in ``hand_drawn_names``.
-    hand_drawn: Path | None = None
-    hand_drawn_names: Path | None = None
-    hand_drawn_fraction: float = 0.25
-    #: Mirror each hand-drawn pair (sketch and photo together) with chance 1/2.
-    mirror_hand_drawn: bool = False
-    learning_rate: float = 1e-3
+    #: The feature network costs more than the generator on a CPU; the
+    #: feature and identity losses see only the first images of a batch.
+    feature_batch: int = field(default=8, metadata={"help": "images per step for the feature losses"})
+    resolution: int = field(default=align.RESOLUTION, metadata={"help": "side of the aligned faces in pixels"})
+    feature_net: str = field(default="sface", metadata={"choices": FEATURE_NETS})
+    adversarial: bool = field(default=False, metadata={"help": "add a PatchGAN discriminator"})
+    device: str = field(default="auto", metadata={"choices": ("auto", "cpu", "cuda")})
+    resume: bool = field(default=False, metadata={"help": "continue from the checkpoint at --out, if there is one"})
+    #: A 1-channel first layer is spread over 3 for colour.
+    init: Path | None = field(
+        default=None, metadata={"help": "warm start from this checkpoint's weights (e.g. grayscale for line)"}
+    )
+    hand_drawn: Path | None = field(
+        default=None, metadata={"help": "folder with photos/ and sketches/ (CUFS layout), or a .pack.npz"}
+    )
+    hand_drawn_names: Path | None = field(
+        default=None, metadata={"help": "file listing the stems of the pairs to train on"}
+    )
+    hand_drawn_fraction: float = field(
+        default=0.25, metadata={"help": "share of each batch replaced by hand-drawn pairs"}
+    )
+    mirror_hand_drawn: bool = field(
+        default=False, metadata={"help": "mirror half the hand-drawn pairs (sketch and photo)"}
+    )
+    learning_rate: float = field(default=1e-3, metadata={"help": "peak of the cosine schedule (it ends at a tenth)"})
     seed: int = 0
-    checkpoint_every: int = 250
-    precision: str = "auto"  # auto | bf16 | fp32
-    holdout: float = 0.02  # share of identities kept out for validation
-    feature_batch: int = 8  # images per step that go through the feature network
-    workers: int = 0  # processes building batches ahead (0: the training process builds each)
-    #: Seconds the whole run may take: after a short measurement the number
-    #: of steps is cut to what fits (the learning-rate schedule follows).
-    time_budget: float | None = None
-    #: Also keep the weights alone (float16, as shipped) at the end of each of
-    #: this many equal parts of the run, as ``<out>.step_<k>.pt``, to compare.
-    snapshots: int = 0
+    checkpoint_every: int = field(default=250, metadata={"help": "steps between checkpoints"})
+    precision: str = field(
+        default="auto", metadata={"help": "auto: bfloat16 where the hardware runs it natively", "choices": PRECISIONS}
+    )
+    holdout: float = field(default=0.02, metadata={"help": "share of identities kept out for validation"})
+    threads: int | None = field(default_factory=os.cpu_count, metadata={"help": "CPU threads for PyTorch"})
+    workers: int = field(
+        default=0, metadata={"help": "processes building batches ahead (0: the training process builds each)"}
+    )
+    #: After a short measurement the number of steps is cut to what fits
+    #: (the learning-rate schedule follows).
+    time_budget: float | None = field(
+        default=None, metadata={"help": "seconds the run may take; fewer steps if needed"}
+    )
+    #: Kept as ``<out>.step_<k>.pt``, float16 as shipped, to compare.
+    snapshots: int = field(default=0, metadata={"help": "keep the weights after each of N equal parts"})
     weights: LossWeights = field(default_factory=LossWeights)
 
 
@@ -205,272 +230,383 @@ def validate(model: SketchInversionNet, items: list[dict], device: torch.device,
     return metrics
 
 
-def train(config: TrainConfig, photos: AlignedPhotos | None = None) -> Path:
-    """Run (or resume) training; ``photos`` replaces loading ``config.data``."""
-    from PIL import Image
+# -- Set-up ------------------------------------------------------------------------
 
+
+@dataclass
+class TrainingData:
+    """The photos trained on, their synthetic sketches, the hand-drawn pairs
+    mixed in and the held-out faces validation and sample grids show."""
+
+    train_photos: AlignedPhotos
+    synthetic: SyntheticSketches
+    hand_drawn: PairedSketches | None
+    val_items: list[dict]
+
+    @classmethod
+    def load(cls, config: TrainConfig, photos: AlignedPhotos | None = None) -> TrainingData:
+        if photos is None:
+            photos = AlignedPhotos.concatenate(
+                [read_photos(s) if is_pack(s) else load_aligned(s, size=config.resolution) for s in config.data]
+            )
+        if photos.photos.shape[1] != config.resolution:  # a pack or cache made at another size
+            raise SystemExit(f"the photos are {photos.photos.shape[1]} px, --resolution is {config.resolution}")
+        train_photos, val_photos = split_by_identity(photos, config.holdout, seed=config.seed)
+        val_set = SyntheticSketches(val_photos, config.style, augment=False)
+        # 64 held-out faces spread over the held-out people (they are sorted by person)
+        val_items = [val_set[int(i)] for i in np.linspace(0, len(val_set) - 1, min(64, len(val_set)))]
+        synthetic = SyntheticSketches(train_photos, config.style, seed=config.seed)
+        return cls(train_photos, synthetic, load_hand_drawn(config), val_items)
+
+
+def load_hand_drawn(config: TrainConfig) -> PairedSketches | None:
+    if not config.hand_drawn:
+        return None
+    names = config.hand_drawn_names.read_text().split() if config.hand_drawn_names else None
+    if is_pack(config.hand_drawn):
+        pairs = read_pairs(config.hand_drawn, config.style, names)
+    else:
+        pairs = PairedSketches.from_folder(config.hand_drawn, config.style, config.resolution, names)
+    if pairs.photos[0].shape[0] != config.resolution:
+        raise SystemExit(f"the hand-drawn pairs are {pairs.photos[0].shape[0]} px, --resolution is {config.resolution}")
+    return pairs
+
+
+@dataclass
+class Networks:
+    """The generator and, with ``--adversarial``, the discriminator, each
+    with its optimiser: everything a checkpoint keeps to resume exactly."""
+
+    model: SketchInversionNet
+    optimizer: torch.optim.Optimizer
+    discriminator: PatchDiscriminator | None = None
+    discriminator_optimizer: torch.optim.Optimizer | None = None
+
+    @classmethod
+    def build(cls, config: TrainConfig, device: torch.device) -> Networks:
+        model = SketchInversionNet(IN_CHANNELS[config.style]).to(device, memory_format=torch.channels_last)
+        networks = cls(model, torch.optim.Adam(model.parameters(), lr=config.learning_rate))
+        if config.adversarial:
+            networks.discriminator = PatchDiscriminator(IN_CHANNELS[config.style] + 3).to(device)
+            networks.discriminator_optimizer = torch.optim.Adam(
+                networks.discriminator.parameters(), lr=config.learning_rate, betas=(0.5, 0.999)
+            )
+        return networks
+
+    def state(self) -> dict:
+        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
+        if self.discriminator is not None:
+            state["discriminator"] = self.discriminator.state_dict()
+            state["discriminator_optimizer"] = self.discriminator_optimizer.state_dict()
+        return state
+
+    def load_state(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.discriminator is not None and "discriminator" in state:
+            self.discriminator.load_state_dict(state["discriminator"])
+            self.discriminator_optimizer.load_state_dict(state["discriminator_optimizer"])
+
+
+@dataclass
+class Run:
+    """What the steps of one run share: built by ``set_up``, carried from
+    step to step, and written into each checkpoint's metadata."""
+
+    config: TrainConfig
+    device: torch.device
+    dtype: torch.dtype | None  # autocast's, None for full precision
+    data: TrainingData
+    networks: Networks
+    features: torch.nn.Module | None
+    start: int = 0  # the first step this process runs
+    elapsed: float = 0.0  # seconds spent in steps, over every process of the run
+
+    @property
+    def out(self) -> Path:
+        return Path(self.config.out)
+
+    def autocast(self) -> torch.autocast:
+        return torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None)
+
+
+def set_up(config: TrainConfig, photos: AlignedPhotos | None = None) -> Run:
+    """Threads, seed, data and networks; then the checkpoint at ``config.out``
+    resumed (``--resume``) or another one's weights warm-started (``--init``)."""
     if config.style not in STYLES:
         raise SystemExit(f"--style must be one of {STYLES}")
+    if config.threads:
+        torch.set_num_threads(config.threads)
     device = resolve_device(config.device)
-    torch.manual_seed(config.seed)
-    dtype = autocast_dtype(config.precision, device)
-
-    began = time.perf_counter()
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    if photos is None:
-        photos = AlignedPhotos.concatenate(
-            [read_photos(s) if is_pack(s) else load_aligned(s, size=config.resolution) for s in config.data]
-        )
-    if photos.photos.shape[1] != config.resolution:  # a pack or cache made at another size
-        raise SystemExit(f"the photos are {photos.photos.shape[1]} px, --resolution is {config.resolution}")
-    train_photos, val_photos = split_by_identity(photos, config.holdout, seed=config.seed)
-    dataset = SyntheticSketches(train_photos, config.style, seed=config.seed)
-    val_set = SyntheticSketches(val_photos, config.style, augment=False)
-    # 64 held-out faces spread over the held-out people (they are sorted by person)
-    val_items = [val_set[int(i)] for i in np.linspace(0, len(val_set) - 1, min(64, len(val_set)))]
-    hand_drawn = None
-    if config.hand_drawn:
-        names = config.hand_drawn_names.read_text().split() if config.hand_drawn_names else None
-        if is_pack(config.hand_drawn):
-            hand_drawn = read_pairs(config.hand_drawn, config.style, names)
-        else:
-            hand_drawn = PairedSketches.from_folder(config.hand_drawn, config.style, config.resolution, names)
-        if hand_drawn.photos[0].shape[0] != config.resolution:
-            raise SystemExit(
-                f"the hand-drawn pairs are {hand_drawn.photos[0].shape[0]} px, --resolution is {config.resolution}"
-            )
-
-    model = SketchInversionNet(IN_CHANNELS[config.style]).to(device, memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    discriminator = d_optimizer = None
-    if config.adversarial:
-        discriminator = PatchDiscriminator(IN_CHANNELS[config.style] + 3).to(device)
-        d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=config.learning_rate, betas=(0.5, 0.999))
-        if not config.weights.adversarial:
-            config.weights.adversarial = 0.01
-    features = feature_network(config.feature_net, device)
-
-    out = Path(config.out)
-    start, elapsed = 0, 0.0
-    if config.resume and out.exists():
-        state = load_checkpoint(out)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if discriminator is not None and "discriminator" in state:
-            discriminator.load_state_dict(state["discriminator"])
-            d_optimizer.load_state_dict(state["discriminator_optimizer"])
-        start = state["step"]
-        elapsed = state["metadata"].get("train_seconds", 0.0)
-        print(f"resuming {out} at step {start}")
+    torch.manual_seed(config.seed)
+    if config.adversarial and not config.weights.adversarial:
+        config.weights.adversarial = 0.01
+    run = Run(
+        config,
+        device,
+        autocast_dtype(config.precision, device),
+        TrainingData.load(config, photos),
+        Networks.build(config, device),
+        feature_network(config.feature_net, device),
+    )
+    if config.resume and run.out.exists():
+        state = load_checkpoint(run.out)
+        run.networks.load_state(state)
+        run.start, run.elapsed = state["step"], state["metadata"].get("train_seconds", 0.0)
+        print(f"resuming {run.out} at step {run.start}")
     elif config.init:
-        warm_start(model, config.init)
+        warm_start(run.networks.model, config.init)
         print(f"warm start from {config.init}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    samples_dir = out.with_suffix(".samples")
-    samples_dir.mkdir(exist_ok=True)
-    log_path = out.with_suffix(".csv")
-    log_is_new = not log_path.exists() or start == 0
-    log_file = log_path.open("w" if log_is_new else "a", newline="")
-    log = csv.writer(log_file)
-    if log_is_new:
-        log.writerow(
-            [
-                "step",
-                "seconds",
-                "learning_rate",
-                "total",
-                "pixel",
-                "feature",
-                "identity",
-                "total_variation",
-                "adversarial",
-                "discriminator",
-                "images_per_second",
-            ]
-        )
+    run.out.parent.mkdir(parents=True, exist_ok=True)
+    run.out.with_suffix(".samples").mkdir(exist_ok=True)
+    return run
 
-    model.train()
+
+# -- One step ------------------------------------------------------------------------
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """Cosine decay from ``learning_rate`` to a tenth of it over the run."""
+    return config.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / config.steps)))
+
+
+def train_step(run: Run, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
+    """One optimiser step of the generator and, with ``--adversarial``, one of
+    the discriminator; the learning rate and the losses, for the log."""
+    config, networks = run.config, run.networks
+    lr = learning_rate(config, step)
+    for group in networks.optimizer.param_groups:
+        group["lr"] = lr
+    sketch, photo = (
+        batch[key].to(run.device, memory_format=torch.channels_last, non_blocking=True) for key in ("sketch", "photo")
+    )
+    with run.autocast():
+        composite = networks.model(sketch)
+        fake_scores = networks.discriminator(sketch, composite) if networks.discriminator is not None else None
+        loss, terms = generator_loss(
+            config.weights, composite.float(), photo, run.features, fake_scores, config.feature_batch
+        )
+    networks.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    networks.optimizer.step()
+
+    losses = {"learning_rate": lr, "total": float(loss.detach()), **terms, "discriminator": float("nan")}
+    if networks.discriminator is not None:
+        with run.autocast():
+            d_loss = discriminator_loss(
+                networks.discriminator(sketch, photo), networks.discriminator(sketch, composite.detach())
+            )
+        networks.discriminator_optimizer.zero_grad(set_to_none=True)
+        d_loss.backward()
+        networks.discriminator_optimizer.step()
+        losses["discriminator"] = float(d_loss.detach())
+    return losses
+
+
+class TimeBudget:
+    """``--time-budget``: times 50 steps once the run has warmed up (from the
+    10th step of this process), then cuts the run to the steps that fit."""
+
+    def __init__(self, seconds: float, began: float, start: int):
+        self.seconds, self.began = seconds, began
+        self.first, self.last = start + 10, start + 60
+        self.first_began = 0.0
+
+    def steps_that_fit(self, config: TrainConfig, step: int) -> tuple[int, float] | None:
+        """At the end of the measurement: the number of steps that fit and the
+        measured steps per second; else None."""
+        if step == self.first:
+            self.first_began = time.perf_counter()
+        if step != self.last:
+            return None
+        now = time.perf_counter()
+        rate = (self.last - self.first) / (now - self.first_began)
+        return fitted_steps(config, step, rate, self.seconds - (now - self.began)), rate
+
+
+# -- Logs, checkpoints and snapshots -------------------------------------------------
+
+LOG_COLUMNS = (
+    "step",
+    "seconds",
+    "learning_rate",
+    "total",
+    "pixel",
+    "feature",
+    "identity",
+    "total_variation",
+    "adversarial",
+    "discriminator",
+    "images_per_second",
+)
+
+
+def open_log(path: Path, fresh: bool) -> tuple[IO[str], Any]:
+    """``<out>.csv``, one row a step: started over with a fresh run, appended
+    to when one resumes."""
+    fresh = fresh or not path.exists()
+    file = path.open("w" if fresh else "a", newline="")
+    log = csv.writer(file)
+    if fresh:
+        log.writerow(LOG_COLUMNS)
+    return file, log
+
+
+def log_row(done: int, elapsed: float, losses: dict[str, float], images_per_second: float) -> list:
+    row = [done, round(elapsed, 2), f"{losses['learning_rate']:.6f}"]
+    row += [f"{losses[name]:.5f}" if name in losses else "" for name in LOG_COLUMNS[3:-1]]
+    return [*row, f"{images_per_second:.2f}"]
+
+
+def metadata(run: Run, done: int) -> dict:
+    """What a checkpoint says of its run: the recipe, the data, the hardware,
+    the time spent and the held-out faces' metrics."""
+    config, data = run.config, run.data
+    hand_drawn = data.hand_drawn
+    device = run.device
+    return {
+        "style": config.style,
+        "resolution": config.resolution,
+        "feature_net": config.feature_net,
+        "adversarial": config.adversarial,
+        "steps": done,
+        "batch_size": config.batch_size,
+        "feature_batch": min(config.feature_batch, config.batch_size),
+        "loss_weights": config.weights.as_dict(),
+        "data": config.data,
+        "train_photos": len(data.train_photos),
+        "train_identities": len(set(data.train_photos.identities)),
+        "hand_drawn": str(config.hand_drawn) if config.hand_drawn else None,
+        "hand_drawn_pairs": len(hand_drawn) if hand_drawn is not None else 0,
+        "hand_drawn_fraction": config.hand_drawn_fraction if hand_drawn is not None else 0.0,
+        "mirror_hand_drawn": config.mirror_hand_drawn,
+        "init": str(config.init) if config.init else None,
+        "precision": str(run.dtype or torch.float32).replace("torch.", ""),
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu x{torch.get_num_threads()}",
+        "train_seconds": round(run.elapsed, 1),
+        "learning_rate": config.learning_rate,
+        "time_budget": config.time_budget,
+        "seed": config.seed,
+        "metrics": validate(run.networks.model, data.val_items, device, run.features),
+    }
+
+
+def save_progress(run: Run, done: int) -> str | None:
+    """After step ``done``: the checkpoint (every ``--checkpoint-every`` steps
+    and at the end) with a grid of samples, and the half-precision snapshot
+    that ends each of ``--snapshots`` parts; a line for the progress bar."""
+    config = run.config
+    checkpoint = done % config.checkpoint_every == 0 or done == config.steps
+    snapshot = is_snapshot(done, config.steps, config.snapshots)
+    if not (checkpoint or snapshot):
+        return None
+    described = metadata(run, done)
+    if snapshot:
+        weights = {"model": half_precision(run.networks.model.state_dict()), "step": done}
+        save_checkpoint(snapshot_path(run.out, done), weights, described)
+    if not checkpoint:
+        return None
+    grid = sample_grid(run.networks.model, run.data.val_items[:8], run.device)
+    Image.fromarray(grid).save(run.out.with_suffix(".samples") / f"step_{done:06d}.png")
+    save_checkpoint(run.out, {**run.networks.state(), "step": done}, described)
+    return f"step {done}: checkpoint {run.out} {described['metrics']}"
+
+
+# -- The run -------------------------------------------------------------------------
+
+
+def train(config: TrainConfig, photos: AlignedPhotos | None = None) -> Path:
+    """Run (or resume) training; ``photos`` replaces loading ``config.data``."""
+    began = time.perf_counter()
+    run = set_up(config, photos)
     batches = DataLoader(
-        StepBatches(config, dataset, hand_drawn),
+        StepBatches(config, run.data.synthetic, run.data.hand_drawn),
         batch_size=None,
-        sampler=range(start, config.steps),
+        sampler=range(run.start, config.steps),
         num_workers=config.workers,
-        pin_memory=device.type == "cuda",
+        pin_memory=run.device.type == "cuda",
         prefetch_factor=4 if config.workers else None,
     )
-    progress = tqdm(range(start, config.steps), initial=start, total=config.steps, desc=f"{config.style}")
-    probe = (start + 10, start + 60)  # steps timed for --time-budget, after the warm-up
-    for step, batch in zip(progress, batches, strict=False):
-        if step >= config.steps:  # cut by --time-budget
-            break
-        if config.time_budget and step == probe[0]:
-            probe_began = time.perf_counter()
-        if config.time_budget and step == probe[1]:
-            rate = (probe[1] - probe[0]) / (time.perf_counter() - probe_began)
-            config.steps = fitted_steps(config, step, rate, config.time_budget - (time.perf_counter() - began))
-            progress.total = config.steps
-            progress.write(f"--time-budget {config.time_budget:.0f} s: {rate:.1f} steps/s, {config.steps} steps")
-        t0 = time.perf_counter()
-        lr = config.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / config.steps)))
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        sketch, photo = (
-            batch[key].to(device, memory_format=torch.channels_last, non_blocking=True) for key in ("sketch", "photo")
-        )
-
-        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            composite = model(sketch)
-            fake_scores = discriminator(sketch, composite) if discriminator is not None else None
-            loss, terms = generator_loss(
-                config.weights, composite.float(), photo, features, fake_scores, config.feature_batch
+    budget = TimeBudget(config.time_budget, began, run.start) if config.time_budget else None
+    progress = tqdm(range(run.start, config.steps), initial=run.start, total=config.steps, desc=config.style)
+    log_file, log = open_log(run.out.with_suffix(".csv"), fresh=run.start == 0)
+    with log_file:
+        run.networks.model.train()
+        for step, batch in zip(progress, batches, strict=False):
+            if step >= config.steps:  # cut by --time-budget
+                break
+            if budget and (fit := budget.steps_that_fit(config, step)):
+                config.steps, rate = fit
+                progress.total = config.steps
+                progress.write(f"--time-budget {config.time_budget:.0f} s: {rate:.1f} steps/s, {config.steps} steps")
+            step_began = time.perf_counter()
+            losses = train_step(run, batch, step)
+            seconds = time.perf_counter() - step_began
+            run.elapsed += seconds
+            progress.set_postfix(
+                loss=f"{losses['total']:.4f}",
+                pixel=f"{losses['pixel']:.4f}",
+                img_s=f"{config.batch_size / seconds:.1f}",
             )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-        d_value = float("nan")
-        if discriminator is not None:
-            with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                d_loss = discriminator_loss(discriminator(sketch, photo), discriminator(sketch, composite.detach()))
-            d_optimizer.zero_grad(set_to_none=True)
-            d_loss.backward()
-            d_optimizer.step()
-            d_value = float(d_loss)
-
-        seconds = time.perf_counter() - t0
-        elapsed += seconds
-        speed = config.batch_size / seconds
-        progress.set_postfix(loss=f"{float(loss.detach()):.4f}", pixel=f"{terms['pixel']:.4f}", img_s=f"{speed:.1f}")
-        log.writerow(
-            [step + 1, round(elapsed, 2), f"{lr:.6f}", f"{float(loss.detach()):.5f}"]
-            + [
-                f"{terms[k]:.5f}" if k in terms else ""
-                for k in ("pixel", "feature", "identity", "total_variation", "adversarial")
-            ]
-            + [f"{d_value:.5f}", f"{speed:.2f}"]
-        )
-
-        done = step + 1
-        checkpoint = done % config.checkpoint_every == 0 or done == config.steps
-        snapshot = is_snapshot(done, config.steps, config.snapshots)
-        if checkpoint or snapshot:
+            log.writerow(log_row(step + 1, run.elapsed, losses, config.batch_size / seconds))
             log_file.flush()
-            metadata = {
-                "style": config.style,
-                "resolution": config.resolution,
-                "feature_net": config.feature_net,
-                "adversarial": config.adversarial,
-                "steps": done,
-                "batch_size": config.batch_size,
-                "feature_batch": min(config.feature_batch, config.batch_size),
-                "loss_weights": config.weights.as_dict(),
-                "data": config.data,
-                "train_photos": len(train_photos),
-                "train_identities": len(set(train_photos.identities)),
-                "hand_drawn": str(config.hand_drawn) if config.hand_drawn else None,
-                "hand_drawn_pairs": len(hand_drawn) if hand_drawn is not None else 0,
-                "hand_drawn_fraction": config.hand_drawn_fraction if hand_drawn is not None else 0.0,
-                "mirror_hand_drawn": config.mirror_hand_drawn,
-                "init": str(config.init) if config.init else None,
-                "precision": str(dtype or torch.float32).replace("torch.", ""),
-                "device": torch.cuda.get_device_name(device)
-                if device.type == "cuda"
-                else f"cpu x{torch.get_num_threads()}",
-                "train_seconds": round(elapsed, 1),
-                "learning_rate": config.learning_rate,
-                "time_budget": config.time_budget,
-                "seed": config.seed,
-                "metrics": validate(model, val_items, device, features),
-            }
-        if snapshot:
-            save_checkpoint(
-                snapshot_path(out, done), {"model": half_precision(model.state_dict()), "step": done}, metadata
-            )
-        if checkpoint:
-            metrics = metadata["metrics"]
-            grid = sample_grid(model, val_items[:8], device)
-            Image.fromarray(grid).save(samples_dir / f"step_{done:06d}.png")
-            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": done}
-            if discriminator is not None:
-                state["discriminator"] = discriminator.state_dict()
-                state["discriminator_optimizer"] = d_optimizer.state_dict()
-            save_checkpoint(out, state, metadata)
-            progress.write(f"step {done}: checkpoint {out} {metrics}")
-    log_file.close()
-    return out
+            if report := save_progress(run, step + 1):
+                progress.write(report)
+    return run.out
+
+
+# -- Command line --------------------------------------------------------------------
+
+
+def flag_settings(hint: Any) -> dict[str, Any]:
+    """``argparse`` settings for a field of type ``hint``: a switch for a
+    bool, one or more values for a list, the value's type otherwise."""
+    if hint is bool:
+        return {"action": "store_true"}
+    if typing.get_origin(hint) is list:
+        return {"nargs": "+", "type": typing.get_args(hint)[0]}
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):  # X | None
+        hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    return {"type": hint}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """One flag per ``TrainConfig`` field and per loss weight, defaults and
+    help taken from there."""
+    parser = argparse.ArgumentParser(prog="python -m inversion.train", description=__doc__.split("\n\n")[0])
+    hints = typing.get_type_hints(TrainConfig)
+    for option_field in fields(TrainConfig):
+        if option_field.name == "weights":
+            continue
+        settings = flag_settings(hints[option_field.name])
+        if option_field.default is not MISSING:
+            settings["default"] = option_field.default
+        elif option_field.default_factory is not MISSING:
+            settings["default"] = option_field.default_factory()
+        else:
+            settings["required"] = True
+        settings |= option_field.metadata
+        parser.add_argument(f"--{option_field.name.replace('_', '-')}", **settings)
+    for name, default in LossWeights().as_dict().items():
+        flag = f"--{name.replace('_', '-')}-weight"
+        parser.add_argument(flag, type=float, default=default, help=f"weight of the {name.replace('_', ' ')} loss")
+    return parser
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
-    parser = argparse.ArgumentParser(prog="python -m inversion.train", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--style", required=True, choices=STYLES)
-    parser.add_argument(
-        "--data", required=True, nargs="+", help="photo folders or .tar.gz archives, PATH[:SUBFOLDER], or a .pack.npz"
-    )
-    parser.add_argument("--out", required=True, type=Path, help="checkpoint file to write (and resume)")
-    parser.add_argument("--steps", type=int, default=3000)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--feature-batch", type=int, default=8, help="images per step for the feature losses")
-    parser.add_argument("--resolution", type=int, default=align.RESOLUTION)
-    parser.add_argument("--feature-net", choices=FEATURE_NETS, default="sface")
-    parser.add_argument("--adversarial", action="store_true", help="add a PatchGAN discriminator")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--resume", action="store_true")
-    parser.add_argument("--init", type=Path, help="warm start from this checkpoint's weights")
-    parser.add_argument(
-        "--hand-drawn", type=Path, help="folder with photos/ and sketches/ (CUFS layout), or a .pack.npz"
-    )
-    parser.add_argument("--hand-drawn-names", type=Path, help="file listing the stems of the pairs to train on")
-    parser.add_argument("--hand-drawn-fraction", type=float, default=0.25)
-    parser.add_argument(
-        "--mirror-hand-drawn", action="store_true", help="mirror half the hand-drawn pairs (sketch and photo)"
-    )
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--checkpoint-every", type=int, default=250)
-    parser.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads for PyTorch")
-    parser.add_argument("--workers", type=int, default=0, help="processes building batches ahead")
-    parser.add_argument("--time-budget", type=float, help="seconds the run may take; fewer steps if needed")
-    parser.add_argument("--snapshots", type=int, default=0, help="keep the weights after each of N equal parts")
-    for name, default in asdict(LossWeights()).items():
-        parser.add_argument(f"--{name.replace('_', '-')}-weight", type=float, default=default)
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    weights = LossWeights(**{name: getattr(args, f"{name}_weight") for name in asdict(LossWeights())})
-    if args.feature_net != "sface":
+    """The config a command line asks for (changes nothing else: ``train``
+    applies ``--threads``)."""
+    values = vars(build_parser().parse_args(argv))
+    weights = LossWeights(**{name: values.pop(f"{name}_weight") for name in LossWeights().as_dict()})
+    if values["feature_net"] != "sface":  # only SFace gives the identity loss its embeddings
         weights.identity = 0.0
-    return TrainConfig(
-        style=args.style,
-        data=args.data,
-        out=args.out,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        resolution=args.resolution,
-        feature_net=args.feature_net,
-        adversarial=args.adversarial,
-        device=args.device,
-        resume=args.resume,
-        init=args.init,
-        hand_drawn=args.hand_drawn,
-        hand_drawn_names=args.hand_drawn_names,
-        hand_drawn_fraction=args.hand_drawn_fraction,
-        mirror_hand_drawn=args.mirror_hand_drawn,
-        learning_rate=args.learning_rate,
-        feature_batch=args.feature_batch,
-        seed=args.seed,
-        checkpoint_every=args.checkpoint_every,
-        precision=args.precision,
-        workers=args.workers,
-        time_budget=args.time_budget,
-        snapshots=args.snapshots,
-        weights=weights,
-    )
+    return TrainConfig(**values, weights=weights)
 
 
 def main(argv: list[str] | None = None) -> None:
-    config = parse_args(argv)
-    out = train(config)
+    out = train(parse_args(argv))
     print(f"wrote {out}")
 
 

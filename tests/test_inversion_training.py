@@ -1,11 +1,13 @@
 import csv
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from inversion.checkpoints import load_checkpoint
+from inversion import train as training
+from inversion.checkpoints import load_checkpoint, save_checkpoint
 from inversion.data import AlignedPhotos, PairedSketches
 from inversion.losses import LossWeights
 from inversion.train import TrainConfig, parse_args, train
@@ -63,28 +65,61 @@ def test_thirty_steps_lower_the_loss_and_resume_from_the_checkpoint(tmp_path, ph
     ]
 
 
-def test_command_line_fills_the_config():
-    config = parse_args(
-        [
-            "--style",
-            "line",
-            "--data",
-            "a.tar.gz:train",
-            "b",
-            "--out",
-            "x.pt",
-            "--steps",
-            "5",
-            "--feature-net",
-            "none",
-            "--total-variation-weight",
-            "0.5",
-            "--threads",
-            "2",
-        ]
-    )
+class Interrupted(Exception):
+    """Stands in for a killed process."""
+
+
+def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, photos, monkeypatch):
+    """Four steps in one go against two steps, a crash right after the
+    checkpoint, and a resume: the same weights, optimiser moments and
+    discriminator, bit for bit, and the same logged losses."""
+
+    def run(out):
+        run = config(out, steps=4)
+        run.checkpoint_every, run.adversarial = 2, True
+        run.weights.adversarial = 0.05
+        return run
+
+    train(run(tmp_path / "whole.pt"), photos)
+
+    def save_then_crash(path, state, metadata):
+        save_checkpoint(path, state, metadata)
+        if "optimizer" in state and state["step"] == 2:
+            raise Interrupted
+
+    with monkeypatch.context() as patch:
+        patch.setattr(training, "save_checkpoint", save_then_crash)
+        with pytest.raises(Interrupted):
+            train(run(tmp_path / "resumed.pt"), photos)
+    assert load_checkpoint(tmp_path / "resumed.pt")["step"] == 2
+    train(run(tmp_path / "resumed.pt"), photos)
+
+    whole, resumed = load_checkpoint(tmp_path / "whole.pt"), load_checkpoint(tmp_path / "resumed.pt")
+    assert resumed["step"] == whole["step"] == 4
+    for part in ("model", "discriminator"):
+        assert whole[part].keys() == resumed[part].keys()
+        for name, value in whole[part].items():
+            assert torch.equal(resumed[part][name], value), f"{part}.{name}"
+    for part in ("optimizer", "discriminator_optimizer"):
+        for index, moments in whole[part]["state"].items():
+            for key, value in moments.items():
+                assert torch.equal(resumed[part]["state"][index][key], value), f"{part} {index} {key}"
+    assert losses(tmp_path / "resumed.csv") == losses(tmp_path / "whole.csv")
+
+
+def test_command_line_fills_the_config_and_leaves_the_thread_count_to_train():
+    threads = torch.get_num_threads()
+    command = ["--style", "line", "--data", "a.tar.gz:train", "b", "--out", "x.pt", "--steps", "5"]
+    command += ["--feature-net", "none", "--total-variation-weight", "0.5", "--threads", str(threads + 1)]
+    config = parse_args(command)
     assert config.style == "line" and config.data == ["a.tar.gz:train", "b"] and config.steps == 5
     assert config.weights.total_variation == 0.5 and config.weights.identity == 0.0
+    assert config.threads == threads + 1 and torch.get_num_threads() == threads
+
+
+def test_every_flag_left_out_takes_the_configs_default():
+    config = parse_args(["--style", "color", "--data", "faces", "--out", "run.pt"])
+    assert config == TrainConfig(style="color", data=["faces"], out=Path("run.pt"))
 
 
 def test_a_mirrored_hand_drawn_pair_flips_sketch_and_photo_together(tmp_path):
