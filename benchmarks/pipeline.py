@@ -196,8 +196,8 @@ def _case():
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
+    from accounts.roles import GlobalRole
     from cases import services
-    from cases.access import GlobalRole
     from cases.models import Case
 
     user, _ = get_user_model().objects.get_or_create(username="benchmark")

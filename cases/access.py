@@ -15,16 +15,12 @@ from enum import StrEnum
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 
-from . import audit
+from accounts.roles import GlobalRole
+from audit.trail import can_view_audit, record_denial
+
 from .models import Case, CaseMembership
 
-
-class GlobalRole(StrEnum):
-    """The names of the Django groups created by migration ``0002_roles``."""
-
-    FORENSIC_ARTIST = "Forensic artist"
-    INVESTIGATOR = "Investigator"
-    AUDITOR = "Auditor"
+__all__ = ["Ability", "GlobalRole", "abilities", "can", "can_create_case", "can_view_audit", "get_case_for", "require"]
 
 
 class Ability(StrEnum):
@@ -69,7 +65,7 @@ def abilities(user, case: Case) -> frozenset[Ability]:
     if not user.is_authenticated or not user.is_active:
         return frozenset()
     granted = set()
-    role = CaseMembership.objects.filter(case=case, user=user).values_list("role", flat=True).first()
+    role = case.role_of(user)
     if role is not None:
         granted |= ROLE_ABILITIES[role]
     if user.is_superuser:
@@ -85,20 +81,12 @@ def can(user, ability: Ability, case: Case) -> bool:
     return ability in abilities(user, case)
 
 
-def has_global_role(user, role: GlobalRole) -> bool:
-    return user.is_authenticated and user.is_active and user.groups.filter(name=role).exists()
-
-
 def can_create_case(user) -> bool:
     if not user.is_authenticated or not user.is_active:
         return False
     return (
         user.is_superuser or user.groups.filter(name__in=[GlobalRole.FORENSIC_ARTIST, GlobalRole.INVESTIGATOR]).exists()
     )
-
-
-def can_view_audit(user) -> bool:
-    return user.is_authenticated and user.is_active and (user.is_superuser or has_global_role(user, GlobalRole.AUDITOR))
 
 
 def get_case_for(user, pk, request: HttpRequest | None = None, ability: Ability = Ability.VIEW_CASE) -> Case:
@@ -134,21 +122,3 @@ def require(user, ability: Ability, case: Case, request: HttpRequest | None = No
     if not can(user, ability, case):
         record_denial(user, request, case=case, object_id=str(case.pk), ability=ability, reason="role")
         raise PermissionDenied(f"Your role on case {case.reference} does not allow this.")
-
-
-def record_denial(
-    user, request: HttpRequest | None, *, case: Case | None, object_id: str, ability: str, reason: str
-) -> None:
-    details = {"ability": ability, "reason": reason}
-    if request is not None:
-        details.update(method=request.method, path=request.path[:500])
-    audit.record(
-        audit.Action.ACCESS_DENIED,
-        user=user if user.is_authenticated else None,
-        request=request,
-        case=case,
-        object_type="case",
-        object_id=object_id,
-        outcome=audit.Outcome.DENIED,
-        details=details,
-    )

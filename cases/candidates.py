@@ -1,7 +1,6 @@
 """Candidate photos: a possible suspect's photo set beside a case's composites.
 
-``add_candidate_photo`` stores the photo as evidence (named by its SHA-256,
-audited like a sketch upload). ``similarity`` gives dlib's face-descriptor
+``services.add_candidate_photo`` stores the photo as evidence. ``similarity`` gives dlib's face-descriptor
 distance between a composite and a candidate: a lead for an investigator to
 follow up, never an identification.
 """
@@ -9,19 +8,12 @@ follow up, never an identification.
 import math
 import threading
 from dataclasses import dataclass
-from typing import IO
 
 import numpy as np
-from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.http import HttpRequest
 
 from inversion import align
 
-from . import audit, custody
-from .access import Ability, require
-from .models import CandidatePhoto, Case, candidate_upload_to
-from .uploads import processing_image, validate_upload
+from .uploads import processing_image
 
 #: dlib's usual same-person threshold on the distance between two descriptors.
 SAME_PERSON_THRESHOLD = 0.6
@@ -30,47 +22,6 @@ SAME_PERSON_THRESHOLD = 0.6
 def image_array(data: bytes) -> np.ndarray:
     """A validated image's bytes as uint8 RGB, EXIF orientation applied (as browsers show it)."""
     return np.asarray(processing_image(data))
-
-
-def add_candidate_photo(
-    case: Case, upload: IO[bytes], *, user, label: str, filename: str = "", request: HttpRequest | None = None
-) -> CandidatePhoto:
-    """Store a candidate photo exactly as uploaded, named by its SHA-256.
-
-    The photo passes the same checks as a sketch (``validate_upload``);
-    ``UploadRejected`` says why one is refused.
-    """
-    require(user, Ability.ADD_CANDIDATE_PHOTO, case, request)
-    if not label.strip():
-        raise ValidationError("Say where this photo comes from.")
-    image = validate_upload(upload)
-    photo = CandidatePhoto(
-        case=case,
-        uploaded_by=user,
-        original_filename=(filename or getattr(upload, "name", "") or "")[:255],
-        sha256=image.sha256,
-        size=image.size,
-        width=image.width,
-        height=image.height,
-        label=label.strip(),
-    )
-    photo.image.name = candidate_upload_to(photo, f"upload.{image.extension}")
-    custody.store(photo.image.name, image.data, user=user, request=request, case=case)
-    with transaction.atomic():
-        photo.save(force_insert=True)
-        audit.record(
-            audit.Action.CANDIDATE_ADDED,
-            user=user,
-            request=request,
-            obj=photo,
-            details={
-                "sha256": photo.sha256,
-                "size": photo.size,
-                "label": photo.label,
-                "filename": photo.original_filename,
-            },
-        )
-    return photo
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 from django.http import HttpRequest
 
-from .access import can_view_audit
+from audit.trail import can_view_audit
 
 
 def navigation(request: HttpRequest) -> dict:

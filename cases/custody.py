@@ -18,7 +18,8 @@ from django.db import models, transaction
 from django.db.models.fields.files import FieldFile
 from django.http import HttpRequest
 
-from . import audit
+import audit
+
 from .models import Case
 
 

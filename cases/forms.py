@@ -4,7 +4,7 @@
 from django import forms
 from django.contrib.auth import get_user_model
 
-from .models import AuditEvent, Case, CaseMembership, Style, WitnessSketch
+from .models import Case, CaseMembership, Style, WitnessSketch
 
 IMAGE_TYPES = "image/png,image/jpeg,image/webp,image/tiff,image/bmp,image/gif"
 
@@ -126,35 +126,3 @@ class CandidatePhotoForm(forms.Form):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["image"].widget.attrs["accept"] = "image/png,image/jpeg,image/webp"
-
-
-class AuditFilterForm(forms.Form):
-    user = forms.CharField(label="User", required=False)
-    case = forms.CharField(label="Case reference", required=False)
-    action = forms.ChoiceField(label="Action", choices=[("", "Any"), *AuditEvent.Action.choices], required=False)
-    outcome = forms.ChoiceField(label="Outcome", choices=[("", "Any"), *AuditEvent.Outcome.choices], required=False)
-    since = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-
-    def filter(self, events):
-        """``events`` narrowed by the valid filters."""
-        data = self.cleaned_data if self.is_valid() else {}
-        if data.get("user"):
-            events = events.filter(username__iexact=data["user"].strip())
-        if data.get("case"):
-            events = events.filter(case__reference__iexact=data["case"].strip())
-        if data.get("action"):
-            events = events.filter(action=data["action"])
-        if data.get("outcome"):
-            events = events.filter(outcome=data["outcome"])
-        if data.get("since"):
-            events = events.filter(timestamp__date__gte=data["since"])
-        if data.get("until"):
-            events = events.filter(timestamp__date__lte=data["until"])
-        return events
-
-    def applied(self) -> dict[str, str]:
-        """The filters in use, for the audit event that records the search."""
-        if not self.is_valid():
-            return {}
-        return {name: str(value) for name, value in self.cleaned_data.items() if value}

@@ -68,6 +68,10 @@ class Case(models.Model):
     def can_become(self, status: str) -> bool:
         return status in self.TRANSITIONS[self.Status(self.status)]
 
+    def role_of(self, user) -> str | None:
+        """``user``'s role on this case (``CaseMembership.Role``), or None for a non-member."""
+        return self.memberships.filter(user=user).values_list("role", flat=True).first()
+
 
 class MembershipQuerySet(models.QuerySet):
     def visible_to(self, user) -> "MembershipQuerySet":
@@ -280,137 +284,3 @@ class CandidatePhoto(models.Model):
 
     def __str__(self) -> str:
         return f"Candidate photo {self.pk} ({self.label}) in {self.case.reference}"
-
-
-class AuditEventQuerySet(models.QuerySet):
-    def for_case(self, case: Case) -> "AuditEventQuerySet":
-        return self.filter(case=case)
-
-
-class AuditEvent(models.Model):
-    """One entry of the append-only audit trail, written only by ``cases.audit.record``.
-
-    Each event's ``hash`` is the SHA-256 of its canonical content, which
-    includes ``prev_hash``, the hash of the event before it: altering,
-    removing or reordering an event breaks the chain.
-    """
-
-    class Action(models.TextChoices):
-        LOGIN_SUCCEEDED = "login_succeeded", "Login succeeded"
-        LOGIN_FAILED = "login_failed", "Login failed"
-        LOGOUT = "logout", "Logout"
-        PASSWORD_CHANGED = "password_changed", "Password changed"
-        CASE_CREATED = "case_created", "Case created"
-        CASE_UPDATED = "case_updated", "Case updated"
-        CASE_CLOSED = "case_closed", "Case closed"
-        CASE_REOPENED = "case_reopened", "Case reopened"
-        CASE_ARCHIVED = "case_archived", "Case archived"
-        MEMBERSHIP_GRANTED = "membership_granted", "Membership granted"
-        MEMBERSHIP_CHANGED = "membership_changed", "Membership role changed"
-        MEMBERSHIP_REVOKED = "membership_revoked", "Membership revoked"
-        SKETCH_UPLOADED = "sketch_uploaded", "Sketch uploaded"
-        CANDIDATE_ADDED = "candidate_added", "Candidate photo added"
-        UPLOAD_REJECTED = "upload_rejected", "Upload rejected"
-        COMPOSITE_REQUESTED = "composite_requested", "Composite requested"
-        COMPOSITE_STARTED = "composite_started", "Composite started"
-        COMPOSITE_DONE = "composite_done", "Composite done"
-        COMPOSITE_FAILED = "composite_failed", "Composite failed"
-        COMPOSITE_RELEASED = "composite_released", "Composite released"
-        EVIDENCE_VIEWED = "evidence_viewed", "Evidence viewed"
-        EVIDENCE_DOWNLOADED = "evidence_downloaded", "Evidence downloaded"
-        INTEGRITY_FAILED = "integrity_failed", "File integrity check failed"
-        COMPARISON_VIEWED = "comparison_viewed", "Comparison viewed"
-        CASE_EXPORTED = "case_exported", "Case exported"
-        AUDIT_VIEWED = "audit_viewed", "Audit log viewed"
-        AUDIT_EXPORTED = "audit_exported", "Audit log exported"
-        AUDIT_VERIFIED = "audit_verified", "Audit chain verified"
-        ACCESS_DENIED = "access_denied", "Access denied"
-        ADMIN_ACTION = "admin_action", "Admin action"
-        SECOND_FACTOR_ENROLLED = "second_factor_enrolled", "Second factor enrolled"
-
-    class Outcome(models.TextChoices):
-        SUCCESS = "success", "Success"
-        DENIED = "denied", "Denied"
-        FAILED = "failed", "Failed"
-
-    sequence = models.PositiveBigIntegerField(unique=True)
-    timestamp = models.DateTimeField()
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    username = models.CharField(max_length=150, blank=True, help_text="The user name at the time of the event.")
-    role = models.CharField(max_length=100, blank=True)
-    action = models.CharField(max_length=32, choices=Action.choices)
-    object_type = models.CharField(max_length=64, blank=True)
-    object_id = models.CharField(max_length=64, blank=True)
-    case = models.ForeignKey(Case, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events")
-    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.SUCCESS)
-    ip = models.GenericIPAddressField(null=True, blank=True)
-    user_agent = models.CharField(max_length=512, blank=True)
-    request_id = models.CharField(max_length=64, blank=True)
-    details = models.JSONField(default=dict, blank=True)
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
-
-    objects = AuditEventQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["sequence"]
-        indexes = [
-            models.Index(fields=["timestamp"], name="audit_timestamp_idx"),
-            models.Index(fields=["case", "timestamp"], name="audit_case_timestamp_idx"),
-            models.Index(fields=["user", "timestamp"], name="audit_user_timestamp_idx"),
-            models.Index(fields=["action", "timestamp"], name="audit_action_timestamp_idx"),
-        ]
-
-    def __str__(self) -> str:
-        return f"#{self.sequence} {self.timestamp:%Y-%m-%d %H:%M:%S} {self.username or '-'} {self.action}"
-
-    def save(self, *args, **kwargs) -> None:
-        if not self._state.adding:
-            raise ValueError("Audit events are append-only")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise ValueError("Audit events are append-only")
-
-
-class AuditChainHead(models.Model):
-    """The single row holding the latest sequence number and hash.
-
-    ``audit.record`` locks it for the rest of the writing transaction, so
-    concurrent writers append one after another: no forks, no gaps.
-    """
-
-    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
-    sequence = models.PositiveBigIntegerField(default=0)
-    hash = models.CharField(max_length=64)
-
-    class Meta:
-        ordering = ["id"]
-        constraints = [models.CheckConstraint(condition=Q(id=1), name="audit_chain_head_single_row")]
-
-    def __str__(self) -> str:
-        return f"Audit chain head #{self.sequence}"
-
-
-class TOTPDevice(models.Model):
-    """A user's authenticator app (RFC 6238 time-based one-time codes), the second login factor.
-
-    Created when the user types the first code from it (``totp.enrol``);
-    ``last_step`` is the 30-second step of the last code accepted, so no
-    code works twice.
-    """
-
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="totp_device")
-    secret = models.CharField(max_length=32, help_text="Base32, as the authenticator app is given it.")
-    confirmed_at = models.DateTimeField(null=True, blank=True)
-    last_step = models.PositiveBigIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["user__username"]
-
-    def __str__(self) -> str:
-        state = "confirmed" if self.confirmed_at else "not confirmed"
-        return f"Authenticator of {self.user} ({state})"

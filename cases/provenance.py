@@ -6,7 +6,7 @@ One definition, used by the downloads, the case export and the API.
 
 from typing import Any
 
-from .models import AuditEvent, CandidatePhoto, Case, Composite, WitnessSketch
+from .models import CandidatePhoto, Case, Composite, WitnessSketch
 
 
 def _when(value) -> str | None:
@@ -89,26 +89,4 @@ def case_summary(case: Case) -> dict[str, Any]:
         "status": case.status,
         "created_by": _who(case.created_by),
         "created_at": _when(case.created_at),
-    }
-
-
-def audit_event_dict(event: AuditEvent) -> dict[str, Any]:
-    """An audit event with every hashed field, so a reader can re-check the chain."""
-    return {
-        "sequence": event.sequence,
-        "timestamp": event.timestamp.isoformat(),
-        "user_id": event.user_id,
-        "username": event.username,
-        "role": event.role,
-        "action": event.action,
-        "object_type": event.object_type,
-        "object_id": event.object_id,
-        "case_id": event.case_id,
-        "outcome": event.outcome,
-        "ip": event.ip,
-        "user_agent": event.user_agent,
-        "request_id": event.request_id,
-        "details": event.details,
-        "prev_hash": event.prev_hash,
-        "hash": event.hash,
     }

@@ -14,9 +14,22 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from . import audit, custody, pipeline
-from .access import Ability, can_create_case, record_denial, require
-from .models import Case, CaseMembership, Composite, Style, WitnessSketch, sketch_upload_to
+import audit
+from audit.trail import record_denial
+
+from . import custody, tasks
+from .access import Ability, can_create_case, require
+from .models import (
+    CandidatePhoto,
+    Case,
+    CaseMembership,
+    Composite,
+    Style,
+    WitnessSketch,
+    candidate_upload_to,
+    sketch_upload_to,
+)
+from .styles import suggested_style
 from .uploads import UploadRejected, validate_upload
 
 Action = audit.Action
@@ -134,37 +147,75 @@ def _keep_a_lead(case: Case, membership: CaseMembership) -> None:
         raise ValidationError("A case needs at least one case lead.")
 
 
+def accept_upload(
+    upload: IO[bytes], *, user, case: Case, object_type: str, filename: str = "", request: HttpRequest | None = None
+):
+    """The upload checked by ``validate_upload``; a refusal is audited (``upload_rejected``) and raised.
+
+    Every upload path (sketches, candidate photos; page and API) comes through here.
+    """
+    try:
+        return validate_upload(upload)
+    except UploadRejected as rejection:
+        record_upload_rejected(
+            user=user,
+            case=case,
+            object_type=object_type,
+            request=request,
+            reason=rejection.code,
+            message=rejection.message,
+            filename=filename or getattr(upload, "name", "") or "",
+            details=rejection.details,
+        )
+        raise
+
+
+def record_upload_rejected(
+    *,
+    user,
+    case: Case,
+    object_type: str,
+    reason: str,
+    message: str,
+    filename: str = "",
+    details: dict | None = None,
+    request: HttpRequest | None = None,
+) -> None:
+    """Audit a refused upload: what was refused, why, and what is known of the file."""
+    audit.record(
+        Action.UPLOAD_REJECTED,
+        user=user,
+        request=request,
+        case=case,
+        object_type=object_type,
+        outcome=audit.Outcome.FAILED,
+        details={"reason": reason, "message": message, "filename": filename[:255]} | (details or {}),
+    )
+
+
 def add_sketch(
     case: Case,
     upload: IO[bytes],
     *,
     user,
-    style: str,
+    style: str | None = None,
     filename: str = "",
     witness_reference: str = "",
     interview_notes: str = "",
     revises: WitnessSketch | None = None,
     request: HttpRequest | None = None,
 ) -> WitnessSketch:
-    """Store a witness sketch exactly as uploaded, named by its SHA-256."""
+    """Store a witness sketch exactly as uploaded, named by its SHA-256.
+
+    Without a ``style`` the one the image suggests (``styles.suggested_style``) is used.
+    """
     require(user, Ability.UPLOAD_SKETCH, case, request)
     if revises is not None and revises.case_id != case.pk:
         raise ValidationError("A revision must revise a sketch of the same case.")
     original_filename = (filename or getattr(upload, "name", "") or "")[:255]
-    try:
-        image = validate_upload(upload)
-    except UploadRejected as rejection:
-        audit.record(
-            Action.UPLOAD_REJECTED,
-            user=user,
-            request=request,
-            case=case,
-            object_type="witnesssketch",
-            outcome=audit.Outcome.FAILED,
-            details={"reason": rejection.code, "message": rejection.message, "filename": original_filename}
-            | rejection.details,
-        )
-        raise
+    image = accept_upload(
+        upload, user=user, case=case, object_type="witnesssketch", filename=original_filename, request=request
+    )
     sketch = WitnessSketch(
         case=case,
         uploaded_by=user,
@@ -173,7 +224,7 @@ def add_sketch(
         size=image.size,
         width=image.width,
         height=image.height,
-        style=Style(style),
+        style=Style(style or suggested_style(image.data)),
         witness_reference=witness_reference,
         interview_notes=interview_notes,
         revises=revises,
@@ -206,6 +257,48 @@ def add_sketch(
     return sketch
 
 
+def add_candidate_photo(
+    case: Case, upload: IO[bytes], *, user, label: str, filename: str = "", request: HttpRequest | None = None
+) -> CandidatePhoto:
+    """Store a candidate photo exactly as uploaded, named by its SHA-256.
+
+    The photo passes the same checks, and its refusal the same audit, as a sketch (``accept_upload``).
+    """
+    require(user, Ability.ADD_CANDIDATE_PHOTO, case, request)
+    if not label.strip():
+        raise ValidationError("Say where this photo comes from.")
+    image = accept_upload(
+        upload, user=user, case=case, object_type="candidatephoto", filename=filename, request=request
+    )
+    photo = CandidatePhoto(
+        case=case,
+        uploaded_by=user,
+        original_filename=(filename or getattr(upload, "name", "") or "")[:255],
+        sha256=image.sha256,
+        size=image.size,
+        width=image.width,
+        height=image.height,
+        label=label.strip(),
+    )
+    photo.image.name = candidate_upload_to(photo, f"upload.{image.extension}")
+    custody.store(photo.image.name, image.data, user=user, request=request, case=case)
+    with transaction.atomic():
+        photo.save(force_insert=True)
+        audit.record(
+            Action.CANDIDATE_ADDED,
+            user=user,
+            request=request,
+            obj=photo,
+            details={
+                "sha256": photo.sha256,
+                "size": photo.size,
+                "label": photo.label,
+                "filename": photo.original_filename,
+            },
+        )
+    return photo
+
+
 def request_composite(
     sketch: WitnessSketch, style: str, *, user, parameters: dict | None = None, request: HttpRequest | None = None
 ) -> Composite:
@@ -223,7 +316,7 @@ def request_composite(
             obj=composite,
             details={"sketch": sketch.pk, "sketch_sha256": sketch.sha256, "style": composite.style},
         )
-        pipeline.enqueue(composite)
+        tasks.enqueue(composite)
     return composite
 
 

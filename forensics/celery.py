@@ -8,6 +8,5 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "forensics.settings")
 
 app = Celery("forensics")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-# Tasks live in Django apps and in the ML package's ``inversion/tasks.py``.
+# Tasks live in the Django apps (``cases/tasks.py``).
 app.autodiscover_tasks()
-app.autodiscover_tasks(["inversion"])

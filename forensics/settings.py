@@ -73,20 +73,26 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "audit",
+    "accounts",
     "cases",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "cases.middleware.ContentSecurityPolicyMiddleware",
+    "forensics.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "cases.middleware.RequestIDMiddleware",
+    "audit.middleware.RequestIDMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "cases.middleware.IdleSessionTimeoutMiddleware",
-    "cases.middleware.SecondFactorMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "accounts.middleware.IdleSessionTimeoutMiddleware",
+    "accounts.middleware.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -145,15 +151,16 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-# cases.lockout: too many failed logins for a user name (or from an address)
+# accounts.lockout: too many failed logins for a user name (or from an address)
 # within LOGIN_LOCKOUT_SECONDS lock it out until the attempts stop.
-AUTHENTICATION_BACKENDS = ["cases.lockout.LockoutModelBackend"]
+AUTHENTICATION_BACKENDS = ["accounts.lockout.LockoutModelBackend"]
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 LOGIN_FAILURE_LIMIT_PER_IP = env_int("LOGIN_FAILURE_LIMIT_PER_IP", 50)
 LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60)
-# cases.totp: anyone may add an authenticator app as a second factor; with
-# this on, auditors and admins must before they can do anything else.
+# accounts.otp (django-otp): anyone may add an authenticator app as a second
+# factor; with this on, auditors and admins must before they can do anything else.
 OTP_REQUIRED_FOR_AUDITORS_AND_ADMINS = env_bool("OTP_REQUIRED_FOR_AUDITORS_AND_ADMINS", False)
+OTP_TOTP_ISSUER = "Sketch inversion"
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "case_list"
@@ -169,12 +176,14 @@ SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 60 * 60)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 # Logged out after this many seconds without a request (0: never), by
-# cases.middleware.IdleSessionTimeoutMiddleware.
+# accounts.middleware.IdleSessionTimeoutMiddleware.
 SESSION_IDLE_TIMEOUT = env_int("SESSION_IDLE_TIMEOUT", 30 * 60)
-# Behind a TLS-terminating proxy that sets X-Forwarded-Proto/-Host/-For (and
-# strips them from clients). Also makes the audit trail take the client IP
-# from X-Forwarded-For.
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto/-Host/-For.
 TRUST_PROXY_HEADERS = env_bool("TRUST_PROXY_HEADERS", False)
+# How many proxies in front of the app append to X-Forwarded-For: the client
+# address (audit trail, per-address lockout) is that many entries from the
+# right; entries further left come from the client and are ignored.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 1 if TRUST_PROXY_HEADERS else 0)
 if TRUST_PROXY_HEADERS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True
@@ -189,7 +198,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-# Sent by cases.middleware.ContentSecurityPolicyMiddleware: only this site's
+# Sent by forensics.middleware.ContentSecurityPolicyMiddleware: only this site's
 # own scripts, styles, images and requests; no plugins, no framing, forms post
 # only here. Style attributes are allowed (the face-crop box is placed by one).
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -319,7 +328,7 @@ CELERY_BEAT_SCHEDULE = {
     "recover-composites": {"task": "inversion.tasks.recover", "schedule": COMPOSITE_RECOVERY_INTERVAL},
 }
 
-# The composite pipeline (cases/pipeline/)
+# The composite pipeline (cases/pipeline/, tasks in cases/tasks.py)
 
 # Up to this many waiting composites of one style run through the network together.
 INVERSION_BATCH_SIZE = env_int("INVERSION_BATCH_SIZE", 8)

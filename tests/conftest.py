@@ -3,12 +3,13 @@
 import pytest
 from django.db.backends.base.operations import BaseDatabaseOperations
 
-from cases.access import GlobalRole
-from cases.integrity import TRIGGER_SQL
-from cases.models import AuditEvent, CaseMembership
+from accounts.roles import GlobalRole
+from audit.models import AuditEvent
+from cases.models import CaseMembership
 from forensics.celery import app as celery_app
 from inversion import STYLES, inference
 
+from . import triggers
 from .factories import CaseFactory, MembershipFactory, UserFactory
 from .inversion_fixtures import write_random_weights
 
@@ -25,13 +26,10 @@ def flush_past_the_audit_triggers():
     original = BaseDatabaseOperations.execute_sql_flush
 
     def execute_sql_flush(self, sql_list):
-        if self.connection.vendor == "postgresql":
-            tables = ("cases_auditevent", "cases_auditchainhead")
-            before = [f"ALTER TABLE {table} DISABLE TRIGGER USER" for table in tables]
-            after = [f"ALTER TABLE {table} ENABLE TRIGGER USER" for table in tables]
-        else:
-            before, after = TRIGGER_SQL["sqlite"]["uninstall"], TRIGGER_SQL["sqlite"]["install"]
-        return original(self, [*before, *sql_list, *after])
+        vendor = self.connection.vendor
+        return original(
+            self, [*triggers.statements(vendor, on=False), *sql_list, *triggers.statements(vendor, on=True)]
+        )
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(BaseDatabaseOperations, "execute_sql_flush", execute_sql_flush)

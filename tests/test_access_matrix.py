@@ -38,8 +38,9 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 from PIL import Image
 
+from audit.models import AuditEvent
 from cases import custody
-from cases.models import AuditEvent, CandidatePhoto, CaseMembership, Composite, WitnessSketch
+from cases.models import CandidatePhoto, CaseMembership, Composite, WitnessSketch
 
 from .factories import CaseFactory, MembershipFactory
 
@@ -63,6 +64,8 @@ MATRIX: dict[str, dict[str, tuple[int, ...]]] = {
     # Without an authenticator the code page sends users on; anyone may set one up.
     "accounts/second-factor/": {"GET": (302, 302, 302, 302, 302, 302)},
     "accounts/second-factor/setup/": {"GET": (302, 200, 200, 200, 200, 200), "POST": (302, 200, 200, 200, 200, 200)},
+    # New backup codes need a passed second factor; without one the user is sent to the code page.
+    "accounts/second-factor/backup-codes/": {"POST": (302, 302, 302, 302, 302, 302)},
     "accounts/password/": {"GET": (302, 200, 200, 200, 200, 200), "POST": (302, 200, 200, 200, 200, 200)},
     "admin/": {"GET": (302, 302, 302, 302, 302, 200)},
     # Cases: artists and investigators may open one (and lead it); auditors may not.

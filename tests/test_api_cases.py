@@ -5,7 +5,8 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from cases.models import AuditEvent, Case, CaseMembership
+from audit.models import AuditEvent
+from cases.models import Case, CaseMembership
 
 from .factories import CaseFactory
 

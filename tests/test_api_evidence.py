@@ -8,8 +8,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from audit.models import AuditEvent
 from cases import services
-from cases.models import AuditEvent, Composite, WitnessSketch
+from cases.models import Composite, WitnessSketch
 
 from .factories import png_bytes
 from .web import add_sketch, done_composite, face_png

@@ -15,8 +15,12 @@ from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, connections, transaction
 from django.urls import reverse
 
-from cases import audit, integrity
-from cases.models import AuditChainHead, AuditEvent
+import audit
+from audit import integrity, trail
+from audit.models import AuditChainHead, AuditEvent
+from audit.triggers import TABLES
+
+from . import triggers
 
 Action = AuditEvent.Action
 
@@ -34,12 +38,10 @@ def switch_triggers(on: bool) -> None:
         if connection.vendor == "postgresql":
             # ALTER TABLE waits for no deferred foreign key check: run them now.
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            for table in ("cases_auditevent", "cases_auditchainhead"):
-                cursor.execute(f"ALTER TABLE {table} {'ENABLE' if on else 'DISABLE'} TRIGGER USER")
+        for statement in triggers.statements(connection.vendor, on=on):
+            cursor.execute(statement)
+        if connection.vendor == "postgresql":
             cursor.execute("SET CONSTRAINTS ALL DEFERRED")
-        else:
-            for statement in integrity.TRIGGER_SQL["sqlite"]["install" if on else "uninstall"]:
-                cursor.execute(statement)
 
 
 @contextlib.contextmanager
@@ -64,10 +66,10 @@ def verify(*arguments: str) -> CommandError | None:
 def rehash_from(sequence: int) -> None:
     """Recompute the chain from ``sequence`` on, and its head, as a careful attacker would."""
     previous = AuditEvent.objects.filter(sequence=sequence - 1).values_list("hash", flat=True).first()
-    previous = previous or audit.GENESIS_HASH
+    previous = previous or trail.GENESIS_HASH
     for event in AuditEvent.objects.filter(sequence__gte=sequence).order_by("sequence"):
         event.prev_hash = previous
-        previous = audit.compute_hash(event)
+        previous = trail.compute_hash(event)
         AuditEvent.objects.filter(pk=event.pk).update(prev_hash=event.prev_hash, hash=previous)
     AuditChainHead.objects.filter(pk=1).update(hash=previous)
 
@@ -168,7 +170,7 @@ def test_a_replaced_event_breaks_the_link_from_the_next_one(chain):
     with as_database_owner():
         AuditEvent.objects.filter(sequence=2).update(username="somebody-else")
         event = AuditEvent.objects.get(sequence=2)
-        AuditEvent.objects.filter(sequence=2).update(hash=audit.compute_hash(event))
+        AuditEvent.objects.filter(sequence=2).update(hash=trail.compute_hash(event))
 
     report = integrity.verify_chain()
 
@@ -235,6 +237,31 @@ def test_missing_triggers_fail_the_check_even_when_the_chain_is_intact(chain):
 
     assert error.returncode == 2
     assert "append-only triggers are missing or disabled" in str(error)
+
+
+@pytest.mark.parametrize("state", ["ENABLE REPLICA", "ENABLE", "DISABLE"])
+def test_a_trigger_that_does_not_fire_in_every_session_fails_the_check(chain, state):
+    """Replica-only triggers skip ordinary sessions; origin-only ones skip a session with
+    ``session_replication_role = replica``; only ``ENABLE ALWAYS`` guards against both."""
+    if connection.vendor != "postgresql":
+        pytest.skip("trigger firing states are PostgreSQL's")
+    name, table = next(iter(TABLES.items()))
+
+    def alter(to: str) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # ALTER TABLE waits for no deferred check
+            cursor.execute(f"ALTER TABLE {table} {to} TRIGGER {name}")
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+
+    alter(state)
+    try:
+        error = verify("--no-record")
+    finally:
+        alter("ENABLE ALWAYS")
+
+    assert error.returncode == 2
+    assert name in str(error)
+    assert verify("--no-record") is None
 
 
 def test_an_unreadable_anchor_file_is_an_error_not_a_pass(chain, tmp_path):

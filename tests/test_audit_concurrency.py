@@ -6,8 +6,9 @@ import threading
 import pytest
 from django.db import connection, connections
 
-from cases import audit
-from cases.models import AuditEvent
+import audit
+from audit import trail
+from audit.models import AuditEvent
 
 WRITERS = 4
 EVENTS_EACH = 15
@@ -42,4 +43,4 @@ def test_concurrent_writers_leave_one_intact_chain(lead, case):
     assert sum(event.action == audit.Action.EVIDENCE_VIEWED for event in chain) == WRITERS * EVENTS_EACH
     for previous, event in itertools.pairwise(chain):
         assert event.prev_hash == previous.hash
-        assert event.hash == audit.compute_hash(event)
+        assert event.hash == trail.compute_hash(event)

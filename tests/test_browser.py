@@ -19,8 +19,9 @@ from django.test.testcases import LiveServerThread
 from django.urls import reverse
 from PIL import Image
 
-from cases.access import GlobalRole
-from cases.models import AuditEvent, CaseMembership, Composite
+from accounts.roles import GlobalRole
+from audit.models import AuditEvent
+from cases.models import CaseMembership, Composite
 
 from .factories import PASSWORD, CaseFactory, MembershipFactory, UserFactory
 from .inversion_fixtures import generated_face

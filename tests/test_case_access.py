@@ -5,8 +5,9 @@ import re
 import pytest
 from django.urls import reverse
 
+from audit.models import AuditEvent
 from cases.access import get_case_for
-from cases.models import AuditEvent, Case
+from cases.models import Case
 
 from .factories import CaseFactory
 

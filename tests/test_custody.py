@@ -10,8 +10,9 @@ from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import transaction
 from django.urls import reverse
 
+from audit.models import AuditEvent
 from cases import custody, services
-from cases.models import AuditEvent, WitnessSketch
+from cases.models import WitnessSketch
 
 from .factories import PASSWORD, png_bytes
 

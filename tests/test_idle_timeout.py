@@ -4,8 +4,8 @@ import time
 
 from django.urls import reverse
 
-from cases.middleware import IdleSessionTimeoutMiddleware
-from cases.models import AuditEvent
+from accounts.middleware import IdleSessionTimeoutMiddleware
+from audit.models import AuditEvent
 
 
 def idle_for(client, seconds: int) -> None:

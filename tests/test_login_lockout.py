@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from cases.models import AuditEvent
+from audit.models import AuditEvent
 
 from .factories import PASSWORD, UserFactory
 

@@ -14,10 +14,11 @@ from django.core.management import call_command
 from django.utils import timezone
 from PIL import Image
 
-from cases import composite_png, custody, pipeline, services
-from cases.models import AuditEvent, Composite, WitnessSketch
+from audit.models import AuditEvent
+from cases import composite_png, custody, pipeline, services, tasks
+from cases.models import Composite, WitnessSketch
 from forensics import celery_app
-from inversion import inference, tasks
+from inversion import inference
 
 from .inversion_fixtures import generated_face
 

@@ -25,8 +25,9 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from PIL import Image
 
+from audit.models import AuditEvent
 from cases import composite_png, services
-from cases.models import AuditEvent, Composite, WitnessSketch
+from cases.models import Composite, WitnessSketch
 from forensics import celery_app
 from inversion import STYLES, inference
 

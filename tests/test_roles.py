@@ -5,9 +5,10 @@ import io
 import pytest
 from django.core.exceptions import PermissionDenied
 
+from audit.models import AuditEvent
 from cases import services
 from cases.access import Ability, abilities, can_create_case, can_view_audit
-from cases.models import AuditEvent, Case, CaseMembership
+from cases.models import Case, CaseMembership
 
 from .factories import png_bytes
 

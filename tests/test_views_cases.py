@@ -3,7 +3,8 @@
 import pytest
 from django.urls import reverse
 
-from cases.models import AuditEvent, Case, CaseMembership
+from audit.models import AuditEvent
+from cases.models import Case, CaseMembership
 
 from .factories import CaseFactory, MembershipFactory
 from .web import add_sketch, done_composite

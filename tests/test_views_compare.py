@@ -10,8 +10,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from audit.models import AuditEvent
 from cases import candidates, services
-from cases.models import AuditEvent, CandidatePhoto
+from cases.models import CandidatePhoto
 
 from .web import add_sketch, done_composite, face_png
 

@@ -8,7 +8,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from PIL import Image
 
-from cases.models import AuditEvent, Composite, WitnessSketch
+from audit.models import AuditEvent
+from cases.models import Composite, WitnessSketch
 
 from .factories import png_bytes
 from .web import add_sketch, face_png, finish

@@ -2,7 +2,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 from rest_framework import serializers
 
-from ..models import AuditEvent, Case, CaseMembership, Composite, Style, WitnessSketch
+from ..models import Case, CaseMembership, Composite, Style, WitnessSketch
 from ..provenance import composite_provenance
 
 
@@ -121,29 +121,6 @@ class CompositeRequestSerializer(serializers.Serializer):
 
 class ReleaseSerializer(serializers.Serializer):
     reason = serializers.CharField()
-
-
-class AuditEventSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = AuditEvent
-        fields = [
-            "sequence",
-            "timestamp",
-            "user",
-            "username",
-            "role",
-            "action",
-            "object_type",
-            "object_id",
-            "case",
-            "outcome",
-            "ip",
-            "user_agent",
-            "request_id",
-            "details",
-            "prev_hash",
-            "hash",
-        ]
 
 
 class MessageSerializer(serializers.Serializer):

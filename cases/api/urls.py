@@ -2,8 +2,6 @@ from django.urls import path
 
 from . import views
 
-app_name = "api"
-
 urlpatterns = [
     path("cases/", views.CaseList.as_view(), name="case_list"),
     path("cases/<int:pk>/", views.CaseDetail.as_view(), name="case_detail"),
@@ -25,5 +23,4 @@ urlpatterns = [
         views.CompositeRelease.as_view(),
         name="composite_release",
     ),
-    path("audit-events/", views.AuditEventList.as_view(), name="audit_event_list"),
 ]

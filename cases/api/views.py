@@ -6,19 +6,18 @@ from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from .. import audit, services
-from ..access import Ability, can_view_audit, get_case_for, record_denial
-from ..forms import AuditFilterForm
-from ..models import AuditEvent, Case, CaseMembership, Composite, Style, WitnessSketch
-from ..views.evidence import image_response, read_verified, record_view
-from ..views.sketches import suggested_style
+from .. import services
+from ..access import Ability, get_case_for
+from ..evidence import image_response, read_verified, record_view
+from ..models import Case, CaseMembership, Composite, WitnessSketch
+from ..upload_requests import unreadable_upload
 from . import serializers as s
 
 ERRORS = {
@@ -98,6 +97,9 @@ class SketchList(generics.GenericAPIView):
     @extend_schema(request=s.SketchUploadSerializer, responses={201: s.SketchSerializer, **ERRORS})
     def post(self, request: Request, pk: int) -> Response:
         case = get_case_for(request.user, pk, request, ability=Ability.UPLOAD_SKETCH)
+        problem = unreadable_upload(request, user=request.user, case=case, object_type="witnesssketch")
+        if problem:
+            raise ValidationError({"image": [problem]})
         upload = s.SketchUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
         data = upload.validated_data
@@ -108,8 +110,7 @@ class SketchList(generics.GenericAPIView):
             case,
             data["image"],
             user=request.user,
-            # An unreadable file gets no suggestion; add_sketch then refuses it, saying why.
-            style=data.get("style") or suggested_style(data["image"]) or Style.GRAYSCALE,
+            style=data.get("style") or None,
             filename=data["image"].name,
             witness_reference=data["witness_reference"],
             interview_notes=data["interview_notes"],
@@ -210,41 +211,3 @@ class CompositeRelease(generics.GenericAPIView):
             composite, user=request.user, reason=release.validated_data["reason"], request=request
         )
         return Response(s.CompositeSerializer(composite).data)
-
-
-@extend_schema(
-    parameters=[
-        OpenApiParameter(name, str, description=description)
-        for name, description in (
-            ("user", "User name, exact"),
-            ("case", "Case reference, exact"),
-            ("action", "Action, e.g. composite_released"),
-            ("outcome", "success, denied or failed"),
-            ("since", "From this date (YYYY-MM-DD)"),
-            ("until", "To this date (YYYY-MM-DD)"),
-        )
-    ]
-)
-class AuditEventList(generics.ListAPIView):
-    """The audit trail, newest first (auditors and administrators only). Each read is itself audited."""
-
-    serializer_class = s.AuditEventSerializer
-
-    def get_queryset(self) -> QuerySet:
-        if not can_view_audit(self.request.user):
-            record_denial(self.request.user, self.request, case=None, object_id="", ability="view_audit", reason="role")
-            raise PermissionDenied("Only auditors and administrators may read the audit log.")
-        form = AuditFilterForm(self.request.query_params)
-        if not form.is_valid():
-            raise ValidationError(form.errors)
-        return form.filter(AuditEvent.objects.order_by("-sequence"))
-
-    def list(self, request: Request, *args, **kwargs) -> Response:
-        response = super().list(request, *args, **kwargs)
-        audit.record(
-            audit.Action.AUDIT_VIEWED,
-            request=request,
-            object_type="auditevent",
-            details={"filters": AuditFilterForm(request.query_params).applied(), "via": "api"},
-        )
-        return response

@@ -3,19 +3,15 @@ image with its provenance, or a failure that says why (docs/PIPELINE.md).
 
 ::
 
-    services.request_composite ──on commit──► enqueue ──► inversion.tasks.render(pk)
+    services.request_composite ──on commit──► tasks.enqueue ──► tasks.render(pk) ──► render(pk)
     render(pk): claim pk and up to N-1 waiting composites of its style   (jobs.py)
                 ──► reuse an earlier output, or run the network once for the batch
                 ──► encode (label, provenance) ──► store ──► done / failed   (rendering.py)
-    recover(): re-enqueue composites left requested or running too long   (jobs.stalled)
+    tasks.recover(): re-enqueue composites left requested or running too long   (jobs.stalled)
 """
 
 import logging
-from datetime import timedelta
 
-from django.db import transaction
-
-from ..models import Composite
 from .jobs import (
     MAX_ATTEMPTS,
     TRANSIENT_ERRORS,
@@ -41,25 +37,12 @@ __all__ = [
     "claim",
     "code_version",
     "device_name",
-    "enqueue",
-    "recover",
     "render",
     "request_parameters",
+    "stalled",
 ]
 
 log = logging.getLogger(__name__)
-
-
-def enqueue(composite: Composite) -> None:
-    """Send ``composite`` to a worker once the current transaction commits.
-
-    Without a broker the job runs in-process at that point. A broker that is
-    down is logged, not raised: the request is recorded and the recovery
-    sweep sends it later.
-    """
-    from inversion.tasks import render  # inversion.tasks imports this module
-
-    transaction.on_commit(lambda: render.delay(composite.pk), robust=True)
 
 
 def render(composite_id: int, *, batch_size: int) -> None:
@@ -78,13 +61,3 @@ def render(composite_id: int, *, batch_size: int) -> None:
         raise Interrupted([job.composite.pk for job in unfinished] or [composite_id]) from error
     finally:
         unlock([job.composite.pk for job in jobs])
-
-
-def recover(older_than: timedelta | None = None) -> list[int]:
-    """Re-enqueue the ``stalled`` composites, e.g. after the broker lost its
-    jobs or a worker's machine died. A job sent twice runs once (``claim``)."""
-    composites = stalled(older_than)
-    for composite in composites:
-        log.info("recovery: re-enqueueing composite %s (%s)", composite.pk, composite.status)
-        enqueue(composite)
-    return [composite.pk for composite in composites]

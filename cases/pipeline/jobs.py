@@ -27,7 +27,8 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .. import audit
+import audit
+
 from ..models import Composite
 
 log = logging.getLogger(__name__)

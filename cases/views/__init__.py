@@ -1,8 +1,6 @@
 """Server-rendered pages, one module per area; every view asks
 ``cases.access.get_case_for`` before it touches a case."""
 
-from .accounts import PasswordChangeView
-from .audit_log import audit_export, audit_list
 from .cases import case_create, case_detail, case_list, case_status, membership_grant, membership_revoke
 from .compare import candidate_add, candidate_image, compare
 from .composites import composite_download, composite_image, composite_release
@@ -18,9 +16,6 @@ from .sketches import (
 )
 
 __all__ = [
-    "PasswordChangeView",
-    "audit_export",
-    "audit_list",
     "candidate_add",
     "candidate_image",
     "case_create",

@@ -13,8 +13,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from audit.trail import can_view_audit, record_denial
+
 from .. import services
-from ..access import Ability, abilities, can_create_case, can_view_audit, get_case_for, record_denial
+from ..access import Ability, abilities, can_create_case, get_case_for
 from ..forms import CaseForm, CaseStatusForm, MembershipForm, ReleaseForm
 from ..models import CandidatePhoto, Case, CaseMembership, Composite, WitnessSketch
 

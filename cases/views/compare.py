@@ -12,16 +12,18 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 from PIL import Image
 
+import audit
 from inversion import align
 from inversion.inference import card_of_weights
 
-from .. import audit
+from .. import services
 from ..access import Ability, abilities, get_case_for
-from ..candidates import add_candidate_photo, image_array, similarity
+from ..candidates import image_array, similarity
 from ..custody import CustodyError
+from ..evidence import altered_response, image_response, read_verified, record_view
 from ..forms import CandidatePhotoForm, ReleaseForm
 from ..models import CandidatePhoto, Composite, WitnessSketch
-from .evidence import altered_response, image_response, read_verified, record_view
+from ..upload_requests import unreadable_upload
 from .sketches import CROP_PREVIEW_SIZE
 
 
@@ -115,11 +117,18 @@ def compare(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def candidate_add(request: HttpRequest, pk: int) -> HttpResponse:
     case = get_case_for(request.user, pk, request, ability=Ability.ADD_CANDIDATE_PHOTO)
+    if request.method == "POST":
+        problem = unreadable_upload(request, user=request.user, case=case, object_type="candidatephoto")
+        if problem:
+            messages.error(request, problem)
+            return render(
+                request, "cases/candidate_form.html", {"case": case, "form": CandidatePhotoForm()}, status=400
+            )
     form = CandidatePhotoForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["image"]
         try:
-            photo = add_candidate_photo(
+            photo = services.add_candidate_photo(
                 case, upload, user=request.user, label=form.cleaned_data["label"], filename=upload.name, request=request
             )
         except ValidationError as error:

@@ -17,10 +17,10 @@ from django.views.decorators.http import require_GET, require_POST
 from .. import services
 from ..access import Ability, get_case_for
 from ..custody import CustodyError
+from ..evidence import altered_response, image_response, read_verified, record_view
 from ..forms import ReleaseForm
 from ..models import Case, Composite
 from ..provenance import case_summary, composite_provenance, sketch_provenance
-from .evidence import altered_response, image_response, read_verified, record_view
 
 
 def composite_of(case: Case, composite_pk: int) -> Composite:

@@ -10,12 +10,15 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from .. import audit
+import audit
+from audit.models import AuditEvent
+from audit.trail import event_dict
+
 from ..access import Ability, get_case_for
 from ..custody import CustodyError
-from ..models import AuditEvent, CandidatePhoto, Composite, WitnessSketch
-from ..provenance import audit_event_dict, candidate_provenance, case_summary, composite_provenance, sketch_provenance
-from .evidence import altered_response, read_verified
+from ..evidence import altered_response, read_verified
+from ..models import CandidatePhoto, Composite, WitnessSketch
+from ..provenance import candidate_provenance, case_summary, composite_provenance, sketch_provenance
 
 
 @login_required
@@ -63,7 +66,7 @@ def case_export(request: HttpRequest, pk: int) -> HttpResponse:
                 bundle.writestr(name, read_verified(photo.image, photo.sha256, request=request, case=case, obj=photo))
                 provenance["candidate_photos"].append({**candidate_provenance(photo), "bundle_path": name})
             events = AuditEvent.objects.for_case(case).order_by("sequence")
-            bundle.writestr("audit-events.jsonl", "".join(json.dumps(audit_event_dict(e)) + "\n" for e in events))
+            bundle.writestr("audit-events.jsonl", "".join(json.dumps(event_dict(e)) + "\n" for e in events))
             bundle.writestr("provenance.json", json.dumps(provenance, indent=2, ensure_ascii=False))
     except CustodyError as error:
         return altered_response(request, error)

@@ -3,7 +3,6 @@ aligner found (adjustable), composite requests and their live status."""
 
 import io
 
-import numpy as np
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -16,19 +15,18 @@ from django.views.decorators.http import require_GET, require_POST
 from PIL import Image
 
 from inversion import align
-from inversion.sketches import suggest_style
 
 from .. import services
 from ..access import Ability, abilities, get_case_for
 from ..candidates import image_array
 from ..custody import CustodyError
+from ..evidence import altered_response, image_response, read_verified, record_view
 from ..forms import CompositeRequestForm, SketchForm
 from ..models import Composite, Style, WitnessSketch
-from ..uploads import UploadRejected, processing_image, validate_upload
-from .evidence import altered_response, image_response, read_verified, record_view
+from ..styles import suggested_style
+from ..upload_requests import unreadable_upload
+from ..uploads import UploadRejected, validate_upload
 
-#: Largest side of the copy the style suggestion looks at.
-SUGGESTION_SIZE = 512
 #: Side of the face crop preview, in pixels.
 CROP_PREVIEW_SIZE = 192
 #: How far a composite has got, for the progress bar: (step, of).
@@ -40,34 +38,24 @@ PROGRESS = {
 }
 
 
-def suggested_style(upload) -> str | None:
-    """The style ``inversion.sketches.suggest_style`` sees in an uploaded
-    image, or None when the file is not an image we accept."""
-    try:
-        image = processing_image(validate_upload(upload).data)
-    except UploadRejected:
-        return None
-    finally:
-        upload.seek(0)
-    image.thumbnail((SUGGESTION_SIZE, SUGGESTION_SIZE))
-    return suggest_style(np.asarray(image))
-
-
 @login_required
 def sketch_upload(request: HttpRequest, pk: int) -> HttpResponse:
     case = get_case_for(request.user, pk, request, ability=Ability.UPLOAD_SKETCH)
+    if request.method == "POST":
+        problem = unreadable_upload(request, user=request.user, case=case, object_type="witnesssketch")
+        if problem:
+            messages.error(request, problem)
+            return render(request, "cases/sketch_form.html", {"case": case, "form": SketchForm(case=case)}, status=400)
     initial = {"revises": request.GET.get("revises")} if request.GET.get("revises") else {}
     form = SketchForm(request.POST or None, request.FILES or None, case=case, initial=initial)
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["image"]
         try:
-            # An unreadable file gets no suggestion; add_sketch then refuses it, saying why.
-            style = form.cleaned_data["style"] or suggested_style(upload) or Style.GRAYSCALE
             sketch = services.add_sketch(
                 case,
                 upload,
                 user=request.user,
-                style=style,
+                style=form.cleaned_data["style"] or None,
                 filename=upload.name,
                 witness_reference=form.cleaned_data["witness_reference"],
                 interview_notes=form.cleaned_data["interview_notes"],
@@ -92,10 +80,9 @@ def sketch_suggest_style(request: HttpRequest, pk: int) -> JsonResponse:
     if upload is None:
         return JsonResponse({"message": "Choose an image first."}, status=400)
     try:
-        validate_upload(upload)
+        style = suggested_style(validate_upload(upload).data)
     except UploadRejected as rejection:
         return JsonResponse({"message": rejection.message}, status=400)
-    style = suggested_style(upload)
     return JsonResponse({"style": style, "label": Style(style).label})
 
 

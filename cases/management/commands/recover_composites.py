@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from cases import pipeline
+from cases.tasks import recover_stalled
 
 
 class Command(BaseCommand):
@@ -23,7 +23,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, older_than: int, **options) -> None:
-        ids = pipeline.recover(timedelta(seconds=older_than))
+        ids = recover_stalled(timedelta(seconds=older_than))
         if ids:
             self.stdout.write(f"Re-enqueued {len(ids)} composite(s): {', '.join(map(str, ids))}")
         else:

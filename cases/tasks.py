@@ -1,5 +1,9 @@
-"""Celery tasks of the ``inversion`` queue: the one module of the ML package
-that knows Django. The work itself is in :mod:`cases.pipeline`.
+"""Celery tasks of the ``inversion`` queue. The work itself is in
+:mod:`cases.pipeline`; the network in the pure-PyTorch package ``inversion``.
+
+The tasks keep the names they had when they lived in ``inversion/tasks.py``
+(``inversion.tasks.render``, ``inversion.tasks.recover``), so jobs queued
+before an upgrade still find them, and the queue is routed by that name.
 
 Start a worker with ``celery -A forensics worker -Q inversion --concurrency 1``
 (one process per GPU). Each worker process loads the installed networks once,
@@ -10,14 +14,18 @@ touches CUDA), and logs the device and the weights' SHA-256.
 import logging
 import os
 import random
+from datetime import timedelta
 
 from celery import shared_task
 from celery.signals import worker_process_init
 from django.conf import settings
+from django.db import transaction
 from PIL import Image
 
-from cases import pipeline
 from inversion import STYLES, inference
+
+from . import pipeline
+from .models import Composite
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +68,9 @@ def backoff(retries: int) -> float:
     return min(300, 5 * 2**retries) * random.uniform(0.8, 1.2)
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES)
+@shared_task(
+    name="inversion.tasks.render", bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES
+)
 def render(self, composite_id: int) -> None:
     """Render composite ``composite_id``, batched with up to
     ``INVERSION_BATCH_SIZE - 1`` others waiting in its style."""
@@ -78,7 +88,27 @@ def render(self, composite_id: int) -> None:
         raise self.retry(exc=interrupted.__cause__, countdown=countdown) from interrupted
 
 
-@shared_task
+@shared_task(name="inversion.tasks.recover")
 def recover() -> int:
     """The periodic recovery sweep (``CELERY_BEAT_SCHEDULE``)."""
-    return len(pipeline.recover())
+    return len(recover_stalled())
+
+
+def enqueue(composite: Composite) -> None:
+    """Send ``composite`` to a worker once the current transaction commits.
+
+    Without a broker the job runs in-process at that point. A broker that is
+    down is logged, not raised: the request is recorded and the recovery
+    sweep sends it later.
+    """
+    transaction.on_commit(lambda: render.delay(composite.pk), robust=True)
+
+
+def recover_stalled(older_than: timedelta | None = None) -> list[int]:
+    """Re-enqueue the ``stalled`` composites, e.g. after the broker lost its
+    jobs or a worker's machine died. A job sent twice runs once (``claim``)."""
+    composites = pipeline.stalled(older_than)
+    for composite in composites:
+        log.info("recovery: re-enqueueing composite %s (%s)", composite.pk, composite.status)
+        enqueue(composite)
+    return [composite.pk for composite in composites]

@@ -8,7 +8,7 @@ explicitly.
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
-from . import audit
+import audit
 
 
 @receiver(user_logged_in, dispatch_uid="audit_login")

@@ -18,7 +18,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from cases import integrity
+from audit import integrity
 
 
 class Command(BaseCommand):
@@ -46,7 +46,7 @@ class Command(BaseCommand):
         if not report.intact:
             raise CommandError(" ".join(filter(None, [report.summary(), triggers])), returncode=1)
         if triggers:
-            raise CommandError(f"{report.summary()}. {triggers} Run `manage.py migrate cases`.", returncode=2)
+            raise CommandError(f"{report.summary()}. {triggers} Run `manage.py migrate`.", returncode=2)
         if anchor is not None:
             write_anchor(anchor, report.head)
         self.stdout.write(report.summary())

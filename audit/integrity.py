@@ -20,27 +20,21 @@ place the chain breaks:
 Someone with the database owner's rights can switch the triggers off and
 re-hash the whole chain; only an anchor kept elsewhere reveals that, which
 is why ``verify_audit`` can write one. The report also says whether the
-append-only triggers are in place.
+append-only triggers are in place and enabled for every session.
 
 ``record_verification`` appends the result to the audit trail itself
 (``audit_verified``), and ``last_verification`` reads the latest for the
 auditor's page.
 """
 
-import importlib
 from dataclasses import asdict, dataclass, field
 
 from django.db import connection
 
-from . import audit
+from . import trail
+from .actions import Action, Outcome
 from .models import AuditChainHead, AuditEvent
-
-Action = AuditEvent.Action
-
-# The triggers' names and SQL, per database vendor, as the migration installs them.
-_APPEND_ONLY = importlib.import_module("cases.migrations.0004_audit_append_only")
-TRIGGERS: dict[str, tuple[str, ...]] = _APPEND_ONLY.TRIGGERS
-TRIGGER_SQL: dict[str, dict[str, list[str]]] = _APPEND_ONLY.SQL
+from .triggers import ALWAYS, TRIGGERS
 
 
 @dataclass(frozen=True)
@@ -97,9 +91,9 @@ def verify_chain(anchor: Anchor | None = None, *, chunk_size: int = 2000) -> Cha
     appended meanwhile by other writers are left for the next check.
     """
     head_row = AuditChainHead.objects.filter(pk=1).first()
-    head = Anchor(head_row.sequence, head_row.hash) if head_row else Anchor(0, audit.GENESIS_HASH)
+    head = Anchor(head_row.sequence, head_row.hash) if head_row else Anchor(0, trail.GENESIS_HASH)
     missing_triggers = tuple(missing_append_only_triggers())
-    expected, previous_hash, count = 1, audit.GENESIS_HASH, 0
+    expected, previous_hash, count = 1, trail.GENESIS_HASH, 0
     anchor_checked = anchor is None or anchor.sequence == 0
 
     def broken(sequence: int, problem: str, explanation: str) -> ChainReport:
@@ -112,7 +106,7 @@ def verify_chain(anchor: Anchor | None = None, *, chunk_size: int = 2000) -> Cha
         if event.sequence != expected:
             last = f"#{expected - 1}" if expected > 1 else "the start of the chain"
             return broken(expected, "gap", f"event #{expected} is missing: event #{event.sequence} follows {last}")
-        if audit.compute_hash(event) != event.hash:
+        if trail.compute_hash(event) != event.hash:
             return broken(
                 event.sequence,
                 "altered",
@@ -164,13 +158,21 @@ def verify_chain(anchor: Anchor | None = None, *, chunk_size: int = 2000) -> Cha
 
 
 def missing_append_only_triggers() -> list[str]:
-    """The append-only triggers that are absent or switched off on this database."""
+    """The append-only triggers that are absent, or on PostgreSQL not enabled for every session.
+
+    A trigger left to fire only in ordinary sessions (``ENABLE TRIGGER``,
+    state 'O') is skipped by a session with ``session_replication_role =
+    replica``; one set to ``ENABLE REPLICA TRIGGER`` ('R') is skipped by
+    every ordinary session; a disabled one ('D') never fires. Only
+    ``ENABLE ALWAYS`` ('A') guards the tables against every session.
+    """
     expected = TRIGGERS.get(connection.vendor, ())
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
-                "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgenabled <> 'D' "
-                "AND tgrelid IN ('cases_auditevent'::regclass, 'cases_auditchainhead'::regclass)"
+                "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgenabled = %s "
+                "AND tgrelid IN ('cases_auditevent'::regclass, 'cases_auditchainhead'::regclass)",
+                [ALWAYS],
             )
         else:
             cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
@@ -180,14 +182,14 @@ def missing_append_only_triggers() -> list[str]:
 
 def record_verification(report: ChainReport, *, user=None, request=None, source: str = "verify_audit") -> AuditEvent:
     """Append the result of a check to the audit trail, where the auditor's page finds it."""
-    return audit.record(
+    return trail.record(
         Action.AUDIT_VERIFIED,
         user=user,
         request=request,
         username=None if user else source,
         object_type="auditchain",
         object_id=report.head.sequence,
-        outcome=audit.Outcome.SUCCESS if report.intact and report.protected else audit.Outcome.FAILED,
+        outcome=Outcome.SUCCESS if report.intact and report.protected else Outcome.FAILED,
         details=report.as_details() | {"source": source},
     )
 

@@ -1,4 +1,4 @@
-"""The audit trail's only writer.
+"""The audit trail's only writer, and what is read back from it.
 
 ``record`` appends one event inside the caller's transaction: if the change
 it records rolls back, so does the event. Events form a SHA-256 hash chain;
@@ -17,12 +17,10 @@ from django.db import models, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from .models import AuditChainHead, AuditEvent, Case, CaseMembership
+from .actions import AUDITOR_GROUP, Action, Outcome
+from .models import AuditChainHead, AuditEvent
 
 GENESIS_HASH = "0" * 64
-
-Action = AuditEvent.Action
-Outcome = AuditEvent.Outcome
 
 # The fields covered by the hash, in the canonical form's key order.
 HASHED_FIELDS = (
@@ -61,7 +59,7 @@ def record(
     user=None,
     request: HttpRequest | None = None,
     obj: models.Model | None = None,
-    case: Case | None = None,
+    case: models.Model | None = None,
     outcome: str = Outcome.SUCCESS,
     details: dict[str, Any] | None = None,
     username: str | None = None,
@@ -110,20 +108,23 @@ def record(
     return event
 
 
-def _case_of(obj: models.Model) -> Case | None:
-    if isinstance(obj, Case):
+def _case_of(obj: models.Model) -> models.Model | None:
+    """The case ``obj`` is, or belongs to (its ``case`` attribute), if any."""
+    case_model = AuditEvent._meta.get_field("case").related_model
+    if isinstance(obj, case_model):
         return obj
     case = getattr(obj, "case", None)
-    return case if isinstance(case, Case) else None
+    return case if isinstance(case, case_model) else None
 
 
-def _role_of(user, case: Case | None) -> str:
+def _role_of(user, case) -> str:
+    """The user's role on ``case`` (``case.role_of(user)``), else their global roles."""
     if user is None:
         return ""
     if case is not None:
-        membership = CaseMembership.objects.filter(case=case, user=user).first()
-        if membership is not None:
-            return membership.role
+        role = case.role_of(user)
+        if role:
+            return role
     roles = sorted(group.name for group in user.groups.all())
     if user.is_superuser:
         roles.insert(0, "admin")
@@ -131,12 +132,70 @@ def _role_of(user, case: Case | None) -> str:
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
+    """The client's address: ``REMOTE_ADDR``, or behind ``TRUSTED_PROXY_COUNT`` proxies the
+    address the outermost one saw.
+
+    Each trusted proxy appends the address it was connected from to
+    ``X-Forwarded-For``, so the client is the entry that many places from
+    the right; anything further left was written by the client and is
+    ignored (a forged entry cannot move the address in the trail or dodge
+    the per-address lockout). A header shorter than the proxy count means a
+    proxy is missing: ``REMOTE_ADDR`` is used.
+    """
     if request is None:
         return None
     address = request.META.get("REMOTE_ADDR", "")
-    if settings.TRUST_PROXY_HEADERS and request.headers.get("X-Forwarded-For"):
-        address = request.headers["X-Forwarded-For"].split(",")[0].strip()
+    proxies = settings.TRUSTED_PROXY_COUNT
+    forwarded = [entry.strip() for entry in request.headers.get("X-Forwarded-For", "").split(",") if entry.strip()]
+    if proxies and len(forwarded) >= proxies:
+        address = forwarded[-proxies]
     try:
         return str(ipaddress.ip_address(address))
     except ValueError:
         return None
+
+
+def can_view_audit(user) -> bool:
+    """Auditors and superusers read the trail."""
+    if not (user.is_authenticated and user.is_active):
+        return False
+    return user.is_superuser or user.groups.filter(name=AUDITOR_GROUP).exists()
+
+
+def record_denial(user, request: HttpRequest | None, *, ability: str, reason: str, case=None, object_id="") -> None:
+    """Record a refused request: who, what they tried (``ability``) and why it was refused."""
+    details = {"ability": ability, "reason": reason}
+    if request is not None:
+        details.update(method=request.method, path=request.path[:500])
+    record(
+        Action.ACCESS_DENIED,
+        user=user if user.is_authenticated else None,
+        request=request,
+        case=case,
+        object_type="case",
+        object_id=object_id,
+        outcome=Outcome.DENIED,
+        details=details,
+    )
+
+
+def event_dict(event: AuditEvent) -> dict[str, Any]:
+    """An audit event with every hashed field and its hash, so a reader can re-check the chain."""
+    return {
+        "sequence": event.sequence,
+        "timestamp": event.timestamp.isoformat(),
+        "user_id": event.user_id,
+        "username": event.username,
+        "role": event.role,
+        "action": event.action,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "case_id": event.case_id,
+        "outcome": event.outcome,
+        "ip": event.ip,
+        "user_agent": event.user_agent,
+        "request_id": event.request_id,
+        "details": event.details,
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
+    }

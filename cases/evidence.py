@@ -12,8 +12,10 @@ from django.db.models.fields.files import FieldFile
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from .. import audit, custody
-from ..models import Case
+import audit
+
+from . import custody
+from .models import Case
 
 
 def read_verified(

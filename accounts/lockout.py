@@ -22,8 +22,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest
 from django.utils import timezone
 
-from . import audit
-from .models import AuditEvent
+from audit.models import AuditEvent
+from audit.trail import client_ip
 
 
 def locked_out(username: str, request: HttpRequest | None) -> bool:
@@ -32,7 +32,7 @@ def locked_out(username: str, request: HttpRequest | None) -> bool:
     failures = AuditEvent.objects.filter(action=AuditEvent.Action.LOGIN_FAILED, timestamp__gte=since)
     if failures.filter(username=username[:150]).count() >= settings.LOGIN_FAILURE_LIMIT:
         return True
-    ip = audit.client_ip(request)
+    ip = client_ip(request)
     return ip is not None and failures.filter(ip=ip).count() >= settings.LOGIN_FAILURE_LIMIT_PER_IP
 
 

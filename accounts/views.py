@@ -1,0 +1,140 @@
+"""Account pages beyond Django's login and logout: an audited password change,
+and the second factor (enrolling an authenticator app, the code asked for
+after the password, single-use backup codes)."""
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
+from django.views.decorators.http import require_POST
+
+import audit
+
+from . import lockout, otp
+from .navigation import back_to
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Django's password change, audited."""
+
+    success_url = reverse_lazy("case_list")
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        audit.record(
+            audit.Action.PASSWORD_CHANGED,
+            user=self.request.user,
+            request=self.request,
+            object_type="user",
+            object_id=self.request.user.pk,
+        )
+        messages.success(self.request, "Your password was changed.")
+        return response
+
+
+class CodeForm(forms.Form):
+    code = forms.CharField(
+        label="Code from your authenticator app, or a backup code",
+        max_length=16,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autofocus": True}),
+    )
+
+
+def next_url(request: HttpRequest) -> str:
+    return back_to(request, settings.LOGIN_REDIRECT_URL)
+
+
+@login_required
+def second_factor_setup(request: HttpRequest) -> HttpResponse:
+    """Show a new authenticator key (kept in the session); the first correct code from the app enrols it and shows
+    the backup codes, once."""
+    if otp.has_second_factor(request.user):
+        if not request.user.is_verified():
+            return redirect("second_factor_verify")
+        messages.info(request, "Your authenticator app is already set up.")
+        return redirect(next_url(request))
+    key = request.session.get(otp.PENDING_KEY) or otp.new_key()
+    request.session[otp.PENDING_KEY] = key
+    form = CodeForm(request.POST or None)
+    form.fields["code"].label = "Code from your authenticator app"
+    if request.method == "POST" and form.is_valid():
+        codes = otp.enrol(request.user, key, form.cleaned_data["code"])
+        if codes is not None:
+            del request.session[otp.PENDING_KEY]
+            audit.record(
+                audit.Action.SECOND_FACTOR_ENROLLED, request=request, object_type="user", object_id=request.user.pk
+            )
+            otp.mark_passed(request, otp.authenticator_of(request.user))
+            # Shown once, in this response: they are stored only as single-use tokens.
+            return render(request, "registration/backup_codes.html", {"codes": codes, "next": next_url(request)})
+        form.add_error("code", "That code does not match. Check the app shows this account, then try the newest code.")
+    context = {
+        "form": form,
+        "secret": otp.secret_of(key),
+        "uri": otp.provisioning_uri(request.user, key),
+        "next": next_url(request),
+    }
+    return render(request, "registration/second_factor_setup.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+def second_factor_verify(request: HttpRequest) -> HttpResponse:
+    """Ask for the authenticator's code (or a backup code) after the password; failures count towards the lockout."""
+    if not otp.has_second_factor(request.user):
+        return redirect("second_factor_setup" if otp.required_for(request.user) else next_url(request))
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        username = request.user.get_username()
+        device = None
+        if lockout.locked_out(username, request):
+            form.add_error("code", "Too many failed attempts. Try again later, or ask an administrator.")
+        else:
+            device = otp.verify(request.user, form.cleaned_data["code"])
+        if device is not None:
+            factor = "backup_code" if otp.is_backup_code(device) else "totp"
+            audit.record(
+                audit.Action.LOGIN_SUCCEEDED,
+                request=request,
+                object_type="user",
+                object_id=request.user.pk,
+                details={"factor": factor},
+            )
+            otp.mark_passed(request, device)
+            if factor == "backup_code":
+                left = otp.backup_codes_left(request.user)
+                messages.warning(request, f"You used a backup code; {left} left. Each works once.")
+            return redirect(next_url(request))
+        if not form.errors:
+            audit.record(
+                audit.Action.LOGIN_FAILED,
+                request=request,
+                username=username,
+                object_type="user",
+                object_id=request.user.pk,
+                outcome=audit.Outcome.FAILED,
+                details={"factor": "totp"},
+            )
+            form.add_error("code", "That code is not right, or it was already used. Enter the newest code.")
+    context = {"form": form, "next": next_url(request)}
+    return render(request, "registration/second_factor_verify.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def backup_codes_renew(request: HttpRequest) -> HttpResponse:
+    """New backup codes (the old ones stop working), for a user who has passed the second factor."""
+    if not request.user.is_verified():
+        return redirect("second_factor_verify")
+    codes = otp.renew_backup_codes(request.user)
+    audit.record(
+        audit.Action.SECOND_FACTOR_ENROLLED,
+        request=request,
+        object_type="user",
+        object_id=request.user.pk,
+        details={"backup_codes": "renewed"},
+    )
+    return render(request, "registration/backup_codes.html", {"codes": codes, "next": next_url(request)})

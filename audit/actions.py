@@ -1,0 +1,46 @@
+"""What an audit event records, and how it ended. Importable before the models are loaded."""
+
+from django.db import models
+
+#: The Django group whose members read the audit trail (with superusers).
+AUDITOR_GROUP = "Auditor"
+
+
+class Action(models.TextChoices):
+    LOGIN_SUCCEEDED = "login_succeeded", "Login succeeded"
+    LOGIN_FAILED = "login_failed", "Login failed"
+    LOGOUT = "logout", "Logout"
+    PASSWORD_CHANGED = "password_changed", "Password changed"
+    CASE_CREATED = "case_created", "Case created"
+    CASE_UPDATED = "case_updated", "Case updated"
+    CASE_CLOSED = "case_closed", "Case closed"
+    CASE_REOPENED = "case_reopened", "Case reopened"
+    CASE_ARCHIVED = "case_archived", "Case archived"
+    MEMBERSHIP_GRANTED = "membership_granted", "Membership granted"
+    MEMBERSHIP_CHANGED = "membership_changed", "Membership role changed"
+    MEMBERSHIP_REVOKED = "membership_revoked", "Membership revoked"
+    SKETCH_UPLOADED = "sketch_uploaded", "Sketch uploaded"
+    CANDIDATE_ADDED = "candidate_added", "Candidate photo added"
+    UPLOAD_REJECTED = "upload_rejected", "Upload rejected"
+    COMPOSITE_REQUESTED = "composite_requested", "Composite requested"
+    COMPOSITE_STARTED = "composite_started", "Composite started"
+    COMPOSITE_DONE = "composite_done", "Composite done"
+    COMPOSITE_FAILED = "composite_failed", "Composite failed"
+    COMPOSITE_RELEASED = "composite_released", "Composite released"
+    EVIDENCE_VIEWED = "evidence_viewed", "Evidence viewed"
+    EVIDENCE_DOWNLOADED = "evidence_downloaded", "Evidence downloaded"
+    INTEGRITY_FAILED = "integrity_failed", "File integrity check failed"
+    COMPARISON_VIEWED = "comparison_viewed", "Comparison viewed"
+    CASE_EXPORTED = "case_exported", "Case exported"
+    AUDIT_VIEWED = "audit_viewed", "Audit log viewed"
+    AUDIT_EXPORTED = "audit_exported", "Audit log exported"
+    AUDIT_VERIFIED = "audit_verified", "Audit chain verified"
+    ACCESS_DENIED = "access_denied", "Access denied"
+    ADMIN_ACTION = "admin_action", "Admin action"
+    SECOND_FACTOR_ENROLLED = "second_factor_enrolled", "Second factor enrolled"
+
+
+class Outcome(models.TextChoices):
+    SUCCESS = "success", "Success"
+    DENIED = "denied", "Denied"
+    FAILED = "failed", "Failed"

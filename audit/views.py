@@ -1,0 +1,148 @@
+"""The auditor's pages: the log with filters and paging, CSV and JSON Lines
+exports (streamed), and the chain's integrity. Reading, exporting and
+verifying are audited too."""
+
+import csv
+import json
+from collections.abc import Iterator
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.http import content_disposition_header
+from django.views.decorators.http import require_GET
+
+from . import integrity, trail
+from .actions import Action
+from .forms import AuditFilterForm
+from .models import AuditChainHead, AuditEvent
+
+PAGE_SIZE = 50
+CUSTODY_FAILURES_SHOWN = 50
+EXPORT_FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
+EXPORT_CHUNK = 2000
+
+
+def require_auditor(request: HttpRequest) -> None:
+    if not trail.can_view_audit(request.user):
+        trail.record_denial(request.user, request, ability="view_audit", reason="role")
+        raise PermissionDenied("Only auditors and administrators may read the audit log.")
+
+
+def role_label(role: str) -> str:
+    """``case_lead`` as "Case lead"; global roles ("Auditor, admin") as they are."""
+    return role.replace("_", " ").capitalize() if "_" in role else role
+
+
+@login_required
+@require_GET
+def audit_list(request: HttpRequest) -> HttpResponse:
+    require_auditor(request)
+    form = AuditFilterForm(request.GET or None)
+    events = form.filter(AuditEvent.objects.select_related("case").order_by("-sequence"))
+    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
+    trail.record(
+        Action.AUDIT_VIEWED,
+        request=request,
+        object_type="auditevent",
+        details={"filters": form.applied(), "page": page.number},
+    )
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "audit/audit_list.html",
+        {
+            "form": form,
+            "page": page,
+            "rows": [
+                (event, role_label(event.role), json.dumps(event.details, ensure_ascii=False))
+                for event in page.object_list
+            ],
+            "query": query.urlencode(),
+            "total": page.paginator.count,
+        },
+    )
+
+
+def spreadsheet_safe(row: dict) -> dict:
+    """Cells a spreadsheet would run as a formula (a typed user name or a user
+    agent can start with ``=``) get a leading apostrophe (OWASP's CSV
+    injection advice). The JSON Lines export keeps every value exact, for
+    checking hashes."""
+    return {
+        key: "'" + value if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+        for key, value in row.items()
+    }
+
+
+class _Line:
+    """A file-like object whose ``write`` returns what it was given, for ``csv.writer``."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_lines(events) -> Iterator[str]:
+    writer = csv.DictWriter(_Line(), fieldnames=[*trail.HASHED_FIELDS, "hash"])
+    yield writer.writeheader()
+    for event in events.iterator(chunk_size=EXPORT_CHUNK):
+        row = trail.event_dict(event)
+        yield writer.writerow(spreadsheet_safe({**row, "details": json.dumps(row["details"], sort_keys=True)}))
+
+
+def jsonl_lines(events) -> Iterator[str]:
+    for event in events.iterator(chunk_size=EXPORT_CHUNK):
+        yield json.dumps(trail.event_dict(event), ensure_ascii=False) + "\n"
+
+
+@login_required
+@require_GET
+def audit_export(request: HttpRequest, format: str) -> HttpResponse:
+    """The filtered trail, oldest first, streamed a chunk of events at a time (constant memory)."""
+    require_auditor(request)
+    form = AuditFilterForm(request.GET or None)
+    events = form.filter(AuditEvent.objects.order_by("sequence"))
+    exported = trail.record(
+        Action.AUDIT_EXPORTED,
+        request=request,
+        object_type="auditevent",
+        details={"filters": form.applied(), "format": format, "events": events.count()},
+    )
+    # What was counted, not what was appended meanwhile (this export's own event included).
+    events = events.filter(sequence__lt=exported.sequence)
+    lines = csv_lines(events) if format == "csv" else jsonl_lines(events)
+    response = StreamingHttpResponse((line.encode() for line in lines), content_type=EXPORT_FORMATS[format])
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response["Content-Disposition"] = content_disposition_header(True, f"audit-{stamp}.{format}")
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@login_required
+def audit_chain(request: HttpRequest) -> HttpResponse:
+    """The chain's state: its head, the last verification, a button to verify
+    now, and every file that failed its custody check."""
+    require_auditor(request)
+    if request.method == "POST":
+        report = integrity.verify_chain()
+        integrity.record_verification(report, user=request.user, request=request, source="auditor")
+        if report.intact and report.protected:
+            messages.success(request, report.summary())
+        else:
+            messages.error(request, report.summary())
+        return redirect("audit_chain")
+    trail.record(Action.AUDIT_VIEWED, request=request, object_type="auditchain")
+    return render(
+        request,
+        "audit/audit_chain.html",
+        {
+            "head": AuditChainHead.objects.filter(pk=1).first(),
+            "last": integrity.last_verification(),
+            "failures": integrity.custody_failures().select_related("case")[:CUSTODY_FAILURES_SHOWN],
+        },
+    )
