@@ -41,9 +41,11 @@ test: setup
 screenshots: setup
 	SCREENSHOTS_DIR=docs/screenshots $(VENV)/bin/pytest tests/test_browser.py
 
+# ruff, and the import boundaries between the apps and the ML package (pyproject.toml [tool.importlinter]).
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 bench: setup
 	@shopt -s nullglob; scripts=(benchmarks/*.py); \
