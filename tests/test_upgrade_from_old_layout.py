@@ -7,6 +7,7 @@ import time
 from binascii import unhexlify
 
 import pytest
+from django.contrib.auth.models import User
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
@@ -14,6 +15,7 @@ from django_otp.oath import TOTP
 
 from accounts import otp
 from audit import integrity, trail
+from audit.models import AuditEvent
 
 OLD_LAYOUT = [("cases", "0005_totp_device"), ("accounts", None)]
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # base32, as an authenticator app was given it
@@ -76,9 +78,6 @@ def test_an_installation_at_the_old_layout_keeps_its_chain_and_second_factors():
     last_step = populate_old_layout(executor.loader.project_state([OLD_LAYOUT[0]]).apps)
 
     executor = migrate(executor.loader.graph.leaf_nodes())
-
-    from audit.models import AuditEvent  # the models as the new layout has them
-    from django.contrib.auth.models import User
 
     report = integrity.verify_chain()
     assert report.intact and report.protected, report.summary()
