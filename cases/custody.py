@@ -26,6 +26,10 @@ from .models import Case
 class CustodyError(Exception):
     """A stored file is missing or no longer matches the SHA-256 recorded for it."""
 
+    def __init__(self, message: str, *, missing: bool = False) -> None:
+        super().__init__(message)
+        self.missing = missing
+
 
 def store(
     name: str,
@@ -64,7 +68,7 @@ def open_verified(
     field_file: FieldFile,
     expected_sha256: str,
     *,
-    user,
+    user=None,
     request: HttpRequest | None = None,
     case: Case | None = None,
     obj: models.Model | None = None,
@@ -73,8 +77,10 @@ def open_verified(
 
     Raises ``CustodyError`` when the file is missing or altered, after
     recording an ``integrity_failed`` event with the expected and actual
-    SHA-256. Call it outside any transaction (``RuntimeError`` otherwise):
-    the event must be committed even though the caller's work fails.
+    SHA-256: every mismatch, found by a download, an export or a worker,
+    is audited the same way. Call it outside any transaction
+    (``RuntimeError`` otherwise): the event must be committed even though
+    the caller's work fails.
     """
     _require_no_transaction()
     name = field_file.name
@@ -83,7 +89,7 @@ def open_verified(
             data = stored.read()
     except FileNotFoundError:
         _record_failure(name, expected_sha256, None, user=user, request=request, case=case, obj=obj)
-        raise CustodyError(_message(name, missing=True)) from None
+        raise CustodyError(_message(name, missing=True), missing=True) from None
     actual = hashlib.sha256(data).hexdigest()
     if actual != expected_sha256:
         _record_failure(name, expected_sha256, actual, user=user, request=request, case=case, obj=obj)

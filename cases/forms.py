@@ -4,9 +4,11 @@
 from django import forms
 from django.contrib.auth import get_user_model
 
+from .boxes import check_box
 from .models import Case, CaseMembership, Style, WitnessSketch
 
-IMAGE_TYPES = "image/png,image/jpeg,image/webp,image/tiff,image/bmp,image/gif"
+#: What the upload picker offers: the formats ``uploads.validate_upload`` accepts.
+IMAGE_TYPES = "image/png,image/jpeg,image/webp,image/tiff"
 
 
 class CaseForm(forms.ModelForm):
@@ -86,14 +88,7 @@ class CompositeRequestForm(forms.Form):
         if not data.get("box_adjusted") or None in box:
             data["box"] = None
             return data
-        left, top, right, bottom = box
-        if right > self.sketch.width or bottom > self.sketch.height:
-            raise forms.ValidationError(
-                f"The face box must lie inside the sketch ({self.sketch.width} x {self.sketch.height} pixels)."
-            )
-        if right - left < 16 or bottom - top < 16:
-            raise forms.ValidationError("The face box must be at least 16 pixels wide and high.")
-        data["box"] = box
+        data["box"] = check_box(box, self.sketch.width, self.sketch.height)
         return data
 
 
@@ -118,11 +113,11 @@ class MembershipForm(forms.Form):
 
 
 class CandidatePhotoForm(forms.Form):
-    image = forms.FileField(label="Photo", help_text="PNG, JPEG or WebP.")
+    image = forms.FileField(label="Photo", help_text="PNG, JPEG, WebP or TIFF.")
     label = forms.CharField(
         label="Source", max_length=200, help_text="Where the photo comes from, e.g. custody record 2026/1187."
     )
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["image"].widget.attrs["accept"] = "image/png,image/jpeg,image/webp"
+        self.fields["image"].widget.attrs["accept"] = IMAGE_TYPES

@@ -4,13 +4,13 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from inversion import STYLES
 
-class Style(models.TextChoices):
-    """How a sketch is drawn; each style has its own trained network."""
+#: How each of the ML package's styles is named to users.
+STYLE_LABELS = {"line": "Line", "grayscale": "Grayscale", "color": "Colour"}
 
-    LINE = "line", "Line"
-    GRAYSCALE = "grayscale", "Grayscale"
-    COLOR = "color", "Colour"
+#: How a sketch is drawn; each style has its own trained network. The styles are ``inversion.STYLES``.
+Style = models.TextChoices("Style", [(style.upper(), (style, STYLE_LABELS[style])) for style in STYLES])
 
 
 class CaseQuerySet(models.QuerySet):
@@ -21,6 +21,18 @@ class CaseQuerySet(models.QuerySet):
         if user.is_superuser:
             return self.all()
         return self.filter(memberships__user=user).distinct()
+
+    def search(self, query: str) -> "CaseQuerySet":
+        """Cases whose reference or title contains ``query`` (case-insensitive), for the page and the API.
+
+        Characters no reference or title can hold (NUL and other control characters) match nothing.
+        """
+        query = query.strip()
+        if not query:
+            return self
+        if any(ord(character) < 32 or ord(character) == 127 for character in query):
+            return self.none()
+        return self.filter(Q(reference__icontains=query) | Q(title__icontains=query))
 
 
 class Case(models.Model):
@@ -73,11 +85,6 @@ class Case(models.Model):
         return self.memberships.filter(user=user).values_list("role", flat=True).first()
 
 
-class MembershipQuerySet(models.QuerySet):
-    def visible_to(self, user) -> "MembershipQuerySet":
-        return self.filter(case__in=Case.objects.visible_to(user))
-
-
 class CaseMembership(models.Model):
     """A user's role on one case. No membership, no access: deny by default."""
 
@@ -94,8 +101,6 @@ class CaseMembership(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
-    objects = MembershipQuerySet.as_manager()
-
     class Meta:
         ordering = ["case", "role", "user__username"]
         constraints = [models.UniqueConstraint(fields=["user", "case"], name="membership_user_case_unique")]
@@ -108,13 +113,6 @@ def sketch_upload_to(sketch: "WitnessSketch", filename: str) -> str:
     """Name the stored file by its content: ``sketches/<sha256>.<ext>``."""
     extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
     return f"sketches/{sketch.sha256}.{extension}"
-
-
-class EvidenceQuerySet(models.QuerySet):
-    case_path = "case"
-
-    def visible_to(self, user) -> models.QuerySet:
-        return self.filter(**{f"{self.case_path}__in": Case.objects.visible_to(user)})
 
 
 class WitnessSketch(models.Model):
@@ -139,8 +137,6 @@ class WitnessSketch(models.Model):
     revises = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="revisions")
     created_at = models.DateTimeField(auto_now_add=True)
 
-    objects = EvidenceQuerySet.as_manager()
-
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["case", "-created_at"], name="sketch_case_created_idx")]
@@ -154,9 +150,7 @@ def composite_upload_to(composite: "Composite", filename: str) -> str:
     return f"composites/{composite.output_sha256}.png"
 
 
-class CompositeQuerySet(EvidenceQuerySet):
-    case_path = "sketch__case"
-
+class CompositeQuerySet(models.QuerySet):
     def outstanding(self) -> "CompositeQuerySet":
         return self.filter(status__in=[Composite.Status.REQUESTED, Composite.Status.RUNNING])
 
@@ -251,6 +245,12 @@ class Composite(models.Model):
     def can_become(self, status: str) -> bool:
         return status in self.TRANSITIONS[self.Status(self.status)]
 
+    def move_to(self, status: str) -> None:
+        """Set ``status``, following ``TRANSITIONS``; the caller saves and audits."""
+        if not self.can_become(status):
+            raise ValueError(f"composite {self.pk} cannot go from {self.status} to {status}")
+        self.status = status
+
 
 def candidate_upload_to(photo: "CandidatePhoto", filename: str) -> str:
     """Name the stored file by its content: ``candidates/<sha256>.<ext>``."""
@@ -275,8 +275,6 @@ class CandidatePhoto(models.Model):
     height = models.PositiveIntegerField()
     label = models.CharField(max_length=200, help_text="Where the photo comes from, e.g. custody record 2026/1187.")
     created_at = models.DateTimeField(auto_now_add=True)
-
-    objects = EvidenceQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

@@ -199,8 +199,9 @@ def test_a_corrupt_sketch_fails_clearly_and_its_batch_still_renders(case, artist
     assert failed.outcome == AuditEvent.Outcome.FAILED and failed.details["error"] == corrupt.error_message
 
 
-def test_an_altered_sketch_file_is_not_used(case, artist, sketch):
+def test_an_altered_sketch_file_is_not_used_and_the_worker_audits_the_mismatch(case, artist, sketch, audit_log):
     composite = requested(sketch, artist)
+    audit_log.mark()
     path = default_storage.path(sketch.original.name)
     with open(path, "r+b") as file:
         file.seek(60)
@@ -209,6 +210,8 @@ def test_an_altered_sketch_file_is_not_used(case, artist, sketch):
     composite.refresh_from_db()
     assert composite.status == Status.FAILED
     assert "does not match its recorded SHA-256" in composite.error_message
+    (failure,) = [event for event in audit_log.new() if event.action == AuditEvent.Action.INTEGRITY_FAILED]
+    assert (failure.case, failure.details["expected_sha256"]) == (case, sketch.sha256)
 
 
 def test_a_sketch_file_missing_from_storage_fails_clearly(sketch, artist):

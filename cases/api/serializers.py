@@ -2,6 +2,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 from rest_framework import serializers
 
+from ..boxes import check_box
 from ..models import Case, CaseMembership, Composite, Style, WitnessSketch
 from ..provenance import composite_provenance
 
@@ -112,11 +113,7 @@ class CompositeRequestSerializer(serializers.Serializer):
 
     def validate_box(self, box: list[int]) -> list[int]:
         sketch = self.context["sketch"]
-        left, top, right, bottom = box
-        if not (left < right <= sketch.width and top < bottom <= sketch.height):
-            size = f"{sketch.width} x {sketch.height} pixels"
-            raise serializers.ValidationError(f"The box must lie inside the sketch ({size}).")
-        return box
+        return check_box(box, sketch.width, sketch.height)
 
 
 class ReleaseSerializer(serializers.Serializer):

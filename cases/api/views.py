@@ -35,10 +35,7 @@ class CaseList(generics.ListCreateAPIView):
 
     def get_queryset(self) -> QuerySet:
         cases = Case.objects.visible_to(self.request.user).select_related("created_by")
-        query = self.request.query_params.get("q", "").strip()
-        if query:
-            cases = cases.filter(reference__icontains=query) | cases.filter(title__icontains=query)
-        return cases
+        return cases.search(self.request.query_params.get("q", ""))
 
     def perform_create(self, serializer) -> None:
         serializer.instance = services.create_case(

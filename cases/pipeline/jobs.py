@@ -144,14 +144,15 @@ def _start(batch: list[Composite], worker: str) -> list[Job]:
             )
             continue
         if composite.status == Status.RUNNING:  # its worker is gone: running → requested → running
-            composite.status = Status.REQUESTED
+            composite.move_to(Status.REQUESTED)
             composite.save(update_fields=["status"])
             audit.record(
                 Action.COMPOSITE_REQUESTED,
                 obj=composite,
                 details={"requeued_after_attempt": composite.attempts, "reason": "the worker rendering it was lost"},
             )
-        composite.status, composite.attempts, composite.started_at = Status.RUNNING, composite.attempts + 1, now
+        composite.move_to(Status.RUNNING)
+        composite.attempts, composite.started_at = composite.attempts + 1, now
         composite.error_message = ""
         composite.save(update_fields=["status", "attempts", "started_at", "error_message"])
         audit.record(
@@ -172,7 +173,7 @@ def requeue(jobs: list[Job], error: Exception) -> None:
                 row = locked_if_ours(job)
                 if row is None:
                     continue
-                row.status = Status.REQUESTED
+                row.move_to(Status.REQUESTED)
                 row.save(update_fields=["status"])
                 audit.record(
                     Action.COMPOSITE_REQUESTED,
@@ -251,7 +252,8 @@ def finish(job: Job, *, fields: dict[str, Any], record: dict, details: dict) -> 
         for name, value in fields.items():
             setattr(row, name, value)
         row.parameters = {**request_parameters(row), "pipeline": {**record, "stages_ms": job.stages}}
-        row.status, row.finished_at = Status.DONE, timezone.now()
+        row.move_to(Status.DONE)
+        row.finished_at = timezone.now()
         row.save(update_fields=[*fields, "parameters", "status", "finished_at"])
         audit.record(Action.COMPOSITE_DONE, obj=row, details={"attempt": job.attempt, **details})
     job.finished = True
@@ -269,7 +271,8 @@ def fail(job: Job, message: str) -> None:
 
 def _record_failure(row: Composite, message: str, attempt: int | None = None) -> None:
     log.warning("composite %s failed: %s", row.pk, message)
-    row.status, row.error_message, row.finished_at = Status.FAILED, message, timezone.now()
+    row.move_to(Status.FAILED)
+    row.error_message, row.finished_at = message, timezone.now()
     row.save(update_fields=["status", "error_message", "finished_at"])
     audit.record(
         Action.COMPOSITE_FAILED,

@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.core.files.storage import default_storage
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 from PIL import Image
 
 from .. import composite_png, custody
+from ..boxes import check_box
 from ..models import Composite
 from .jobs import (
     TRANSIENT_ERRORS,
@@ -250,15 +251,17 @@ def _earlier_output(composite: Composite, weights_sha256: str) -> Composite | No
 def read_sketch(composite: Composite) -> Image.Image:
     """The composite's sketch, checked against its SHA-256 and decoded."""
     sketch = composite.sketch
-    if not exists(sketch.original.name):
-        raise RenderError("The sketch file is missing from storage.")
     try:
-        with default_storage.open(sketch.original.name, "rb") as file:
-            data = file.read()
+        data = custody.open_verified(sketch.original, sketch.sha256, case=sketch.case, obj=sketch)
+    except custody.CustodyError as error:
+        if error.missing:
+            raise RenderError("The sketch file is missing from storage.") from None
+        raise RenderError(
+            "The stored sketch file does not match its recorded SHA-256, so it was not used. "
+            "This is recorded in the audit trail."
+        ) from None
     except Exception as error:
         raise StorageUnavailable(f"cannot read {sketch.original.name}: {error}") from error
-    if hashlib.sha256(data).hexdigest() != sketch.sha256:
-        raise RenderError("The stored sketch file does not match its recorded SHA-256, so it was not used.")
     try:
         with Image.open(io.BytesIO(data)) as image:
             image.load()
@@ -268,12 +271,15 @@ def read_sketch(composite: Composite) -> Image.Image:
 
 
 def face_box(composite: Composite) -> tuple[int, int, int, int] | None:
+    """The face box the composite was requested with (``boxes.check_box``), or None for the aligner's."""
     box = composite.parameters.get("box")
     if box is None:
         return None
-    if not (isinstance(box, list | tuple) and len(box) == 4 and all(isinstance(v, int) for v in box)):
-        raise RenderError(f"The face box {box!r} is not four whole numbers (left, top, right, bottom).")
-    return tuple(box)
+    sketch = composite.sketch
+    try:
+        return tuple(check_box(box, sketch.width, sketch.height))
+    except ValidationError as error:
+        raise RenderError(" ".join(error.messages)) from None
 
 
 def _store(name: str, data: bytes) -> bool:

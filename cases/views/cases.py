@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -32,8 +32,7 @@ def case_list(request: HttpRequest) -> HttpResponse:
     if status in Case.Status.values:
         cases = cases.filter(status=status)
     query = request.GET.get("q", "").strip()
-    if query:
-        cases = cases.filter(Q(reference__icontains=query) | Q(title__icontains=query))
+    cases = cases.search(query)
     return render(
         request,
         "cases/case_list.html",

@@ -28,7 +28,8 @@ from .sketches import CROP_PREVIEW_SIZE
 
 
 def ids(values: list[str]) -> list[int]:
-    return [int(value) for value in values if value.isdigit()]
+    """The ids among ``values``: ASCII digits only (``str.isdigit`` also takes "²", which ``int`` refuses)."""
+    return [int(value) for value in values if value.isascii() and value.isdigit() and len(value) < 19]
 
 
 def model_limitations(composites: list[Composite]) -> list[tuple[str, str]]:

@@ -18,6 +18,7 @@ from inversion import align
 
 from .. import services
 from ..access import Ability, abilities, get_case_for
+from ..boxes import check_box
 from ..candidates import image_array
 from ..custody import CustodyError
 from ..evidence import altered_response, image_response, read_verified, record_view
@@ -175,14 +176,14 @@ def sketch_image(request: HttpRequest, pk: int, sketch_pk: int) -> HttpResponse:
 
 
 def parse_box(value: str, sketch: WitnessSketch) -> list[int] | None:
-    """``"l,t,r,b"`` as a box inside the sketch, or None when it is not one."""
+    """``"l,t,r,b"`` as a face box of the sketch (``boxes.check_box``), or None when it is not one."""
+    parts = value.split(",")
+    if not all(part.isascii() and part.strip().lstrip("-").isdigit() for part in parts):
+        return None
     try:
-        left, top, right, bottom = (int(part) for part in value.split(","))
-    except ValueError:
+        return check_box([int(part) for part in parts], sketch.width, sketch.height)
+    except ValidationError:
         return None
-    if not (0 <= left < right <= sketch.width and 0 <= top < bottom <= sketch.height):
-        return None
-    return [left, top, right, bottom]
 
 
 @login_required
