@@ -11,6 +11,7 @@ from django.db.models import Model
 from django.db.models.fields.files import FieldFile
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.http import content_disposition_header
 
 import audit
 
@@ -35,7 +36,7 @@ def image_response(data: bytes, name: str, *, download_as: str = "") -> HttpResp
     response = HttpResponse(data, content_type=content_type)
     response["Cache-Control"] = "private, no-store"
     if download_as:
-        response["Content-Disposition"] = f'attachment; filename="{download_as}"'
+        response["Content-Disposition"] = content_disposition_header(True, download_as)
     return response
 
 

@@ -5,7 +5,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 
 from .boxes import check_box
-from .models import Case, CaseMembership, Style, WitnessSketch
+from .models import Case, CaseMembership, Style, WitnessSketch, single_line
 
 #: What the upload picker offers: the formats ``uploads.validate_upload`` accepts.
 IMAGE_TYPES = "image/png,image/jpeg,image/webp,image/tiff"
@@ -44,7 +44,9 @@ class SketchForm(forms.Form):
         required=False,
         help_text="Each style has its own trained network. Leave the suggestion unless it is wrong.",
     )
-    witness_reference = forms.CharField(label="Witness reference", max_length=100, required=False)
+    witness_reference = forms.CharField(
+        label="Witness reference", max_length=100, required=False, validators=[single_line]
+    )
     interview_notes = forms.CharField(label="Interview notes", required=False, widget=forms.Textarea(attrs={"rows": 4}))
     revises = forms.ModelChoiceField(
         label="Revision of",
@@ -115,7 +117,10 @@ class MembershipForm(forms.Form):
 class CandidatePhotoForm(forms.Form):
     image = forms.FileField(label="Photo", help_text="PNG, JPEG, WebP or TIFF.")
     label = forms.CharField(
-        label="Source", max_length=200, help_text="Where the photo comes from, e.g. custody record 2026/1187."
+        label="Source",
+        max_length=200,
+        validators=[single_line],
+        help_text="Where the photo comes from, e.g. custody record 2026/1187.",
     )
 
     def __init__(self, *args, **kwargs) -> None:

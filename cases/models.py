@@ -1,10 +1,22 @@
 """The case domain: cases, who may work on them, the evidence, and the audit trail."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
 from inversion import STYLES
+
+
+def single_line(value: str) -> None:
+    """Refuse control characters (line breaks, tabs, NUL, escape codes) in a one-line field.
+
+    Such a field ends up in file names, download headers, CSV cells and
+    page titles, where a line break or an escape code would do harm.
+    """
+    if any(ord(character) < 32 or ord(character) == 127 for character in value):
+        raise ValidationError("Use one line of ordinary text: no line breaks, tabs or other control characters.")
+
 
 #: How each of the ML package's styles is named to users.
 STYLE_LABELS = {"line": "Line", "grayscale": "Grayscale", "color": "Colour"}
@@ -60,8 +72,10 @@ class Case(models.Model):
         Status.ARCHIVED: set(),
     }
 
-    reference = models.CharField(max_length=40, unique=True, help_text="The case number, e.g. 2026-CID-0042.")
-    title = models.CharField(max_length=200)
+    reference = models.CharField(
+        max_length=40, unique=True, validators=[single_line], help_text="The case number, e.g. 2026-CID-0042."
+    )
+    title = models.CharField(max_length=200, validators=[single_line])
     description = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -132,7 +146,7 @@ class WitnessSketch(models.Model):
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     style = models.CharField(max_length=16, choices=Style.choices)
-    witness_reference = models.CharField(max_length=100, blank=True)
+    witness_reference = models.CharField(max_length=100, blank=True, validators=[single_line])
     interview_notes = models.TextField(blank=True)
     revises = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="revisions")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -273,7 +287,9 @@ class CandidatePhoto(models.Model):
     size = models.PositiveBigIntegerField(help_text="Bytes.")
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
-    label = models.CharField(max_length=200, help_text="Where the photo comes from, e.g. custody record 2026/1187.")
+    label = models.CharField(
+        max_length=200, validators=[single_line], help_text="Where the photo comes from, e.g. custody record 2026/1187."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -5,6 +5,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from cases.models import Case
+
 from .factories import png_bytes
 
 
@@ -61,3 +63,30 @@ def test_a_face_box_too_small_is_refused_by_the_api_as_by_the_page(client, case,
 
 def png_bytes_file():
     return SimpleUploadedFile("sketch.png", png_bytes(), content_type="image/png")
+
+
+@pytest.mark.parametrize("field", ["reference", "title"])
+def test_a_case_reference_or_title_with_a_line_break_is_refused_on_the_page_and_the_api(client, lead, field):
+    client.force_login(lead)
+    api = APIClient()
+    api.force_authenticate(lead)
+    data = {"reference": "2026-CID-0099", "title": "Burglary", "description": "two\nlines are fine here"}
+    data[field] += "\r\nX-Injected: 1"
+
+    page = client.post(reverse("case_create"), data)
+    created = api.post(reverse("api:case_list"), data, format="json")
+
+    assert page.status_code == 400 and "no line breaks" in page.text
+    assert created.status_code == 400 and field in created.json()["errors"]
+    assert not Case.objects.filter(reference__startswith="2026-CID-0099").exists()
+
+
+def test_a_case_stored_with_a_line_break_in_its_reference_still_exports(client, lead, case):
+    """Rows written before the rule existed: the download header is built by Django, not by string formatting."""
+    Case.objects.filter(pk=case.pk).update(reference='2026\r\nSet-Cookie: x="1')
+    client.force_login(lead)
+
+    response = client.get(reverse("case_export", args=[case.pk]))
+
+    assert response.status_code == 200
+    assert "\n" not in response["Content-Disposition"] and "\r" not in response["Content-Disposition"]

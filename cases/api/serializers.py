@@ -3,7 +3,7 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from ..boxes import check_box
-from ..models import Case, CaseMembership, Composite, Style, WitnessSketch
+from ..models import Case, CaseMembership, Composite, Style, WitnessSketch, single_line
 from ..provenance import composite_provenance
 
 
@@ -68,7 +68,9 @@ class SketchUploadSerializer(serializers.Serializer):
     style = serializers.ChoiceField(
         choices=Style.choices, required=False, allow_blank=True, help_text="Left out: suggested from the image."
     )
-    witness_reference = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    witness_reference = serializers.CharField(
+        max_length=100, required=False, allow_blank=True, default="", validators=[single_line]
+    )
     interview_notes = serializers.CharField(required=False, allow_blank=True, default="")
     revises = serializers.IntegerField(required=False, allow_null=True, help_text="The id of the sketch this revises.")
 

@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from .. import services
@@ -94,6 +94,6 @@ def composite_download(request: HttpRequest, pk: int, composite_pk: int) -> Http
         bundle.writestr("provenance.json", json.dumps(provenance, indent=2, ensure_ascii=False))
     record_view(request, composite, case, sha256=composite.output_sha256, download=True, bundle="released")
     response = HttpResponse(buffer.getvalue(), content_type="application/zip")
-    response["Content-Disposition"] = f'attachment; filename="{case.reference}-composite-{composite.pk}.zip"'
+    response["Content-Disposition"] = content_disposition_header(True, f"{case.reference}-composite-{composite.pk}.zip")
     response["Cache-Control"] = "private, no-store"
     return response

@@ -8,6 +8,7 @@ import zipfile
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
 import audit
@@ -85,7 +86,7 @@ def case_export(request: HttpRequest, pk: int) -> HttpResponse:
     )
     response = HttpResponse(data, content_type="application/zip")
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    response["Content-Disposition"] = f'attachment; filename="{case.reference}-{stamp}.zip"'
+    response["Content-Disposition"] = content_disposition_header(True, f"{case.reference}-{stamp}.zip")
     response["Cache-Control"] = "private, no-store"
     response["X-Bundle-SHA256"] = digest
     return response
