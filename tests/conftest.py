@@ -10,8 +10,16 @@ from forensics.celery import app as celery_app
 from inversion import STYLES, inference
 
 from . import triggers
+from .browser import browser, server  # noqa: F401  (fixtures of the browser tests)
 from .factories import CaseFactory, MembershipFactory, UserFactory
 from .inversion_fixtures import write_random_weights
+from .workers import (  # noqa: F401  (fixtures of the worker tests)
+    connect_deployment,
+    deployment,
+    shared_deployment,
+    worker_redis_url,
+    worker_weights,
+)
 
 Role = CaseMembership.Role
 

@@ -18,7 +18,9 @@ Every route with an evidence id in it is also requested with the id of the
 as for this case's own ids for everyone else.
 
 Every refusal of a logged-in user (403, 404) must also leave exactly one
-``access_denied`` audit event naming them.
+``access_denied`` audit event naming them, and no other; no refusal, and no
+request of the anonymous, may change a row of the domain or a stored file
+(``state.py``).
 
 POST/DELETE requests carry no data (except ``PAYLOADS``): they show whether
 the request gets past the access check (the empty form again, 400, 415, a
@@ -42,6 +44,7 @@ from audit.models import AuditEvent
 from cases import custody
 from cases.models import CandidatePhoto, CaseMembership, Composite, WitnessSketch
 
+from . import state
 from .factories import CaseFactory, MembershipFactory
 
 ROLES = ("anonymous", "artist", "outsider", "investigator", "auditor", "admin")
@@ -211,9 +214,17 @@ def url(route: str, ids: dict[str, int]) -> str:
     return "/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda match: str(ids[match.group(1)]), route)
 
 
-def request(client, world: World, role: str, method: str, route: str, ids: dict[str, int]):
+def log_in(client, world: World, role: str) -> None:
     if role != "anonymous":
         client.force_login(world.users[role])
+
+
+def request(client, world: World, role: str, method: str, route: str, ids: dict[str, int]):
+    log_in(client, world, role)
+    return send(client, method, route, ids)
+
+
+def send(client, method: str, route: str, ids: dict[str, int]):
     path, data = url(route, ids), PAYLOADS.get(route, {})
     if method == "GET":
         return client.get(path)
@@ -229,6 +240,11 @@ def cells() -> list:
         for method, statuses in methods.items()
         for role, status in zip(ROLES, statuses, strict=True)
     ]
+
+
+def refused(role: str, status: int) -> bool:
+    """Refused at the access check, or asked by the anonymous: nothing may change."""
+    return role == "anonymous" or status in (403, 404)
 
 
 def guessed(role: str, status: int) -> int:
@@ -256,12 +272,18 @@ def test_every_url_has_a_row_in_the_matrix():
 
 @pytest.mark.parametrize(("route", "method", "role", "expected"), cells())
 def test_access(client, world, audit_log, route, method, role, expected):
-    response = request(client, world, role, method, route, world.ids)
+    log_in(client, world, role)
+    audit_log.mark()
+    before = state.snapshot()
+
+    response = send(client, method, route, world.ids)
 
     assert response.status_code == expected
+    if refused(role, expected):
+        assert state.changes(before, state.snapshot()) == []
     if role != "anonymous" and expected in (403, 404) and route != "admin/":
-        denials = [event for event in audit_log.new() if event.action == AuditEvent.Action.ACCESS_DENIED]
-        assert [(event.user, event.outcome) for event in denials] == [(world.users[role], "denied")]
+        events = [(event.action, event.user, event.outcome) for event in audit_log.new()]
+        assert events == [(AuditEvent.Action.ACCESS_DENIED, world.users[role], "denied")]
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -277,6 +299,10 @@ def test_the_admin_site_is_for_admins_only(client, world, role):
 
 @pytest.mark.parametrize(("route", "method", "role", "expected"), guesses())
 def test_guessing_another_cases_evidence_id_finds_nothing(client, world, route, method, role, expected):
-    response = request(client, world, role, method, route, world.foreign)
+    log_in(client, world, role)
+    before = state.snapshot()
+
+    response = send(client, method, route, world.foreign)
 
     assert response.status_code == expected
+    assert state.changes(before, state.snapshot()) == []

@@ -1,214 +1,39 @@
 """The composite pipeline through real ``celery worker`` processes, Redis and PostgreSQL.
 
-Each test starts its own worker on a queue of its own, in a Redis database
-of its own, against pytest-django's test database (committed data:
-``transaction=True``), with a random-weight network.
+The workers run on a queue of their own, in a Redis database of their own,
+against pytest-django's test database (committed data: ``transaction=True``),
+with a random-weight network; the harness is in ``workers.py``.
 """
 
 import hashlib
 import io
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
-import uuid
-from pathlib import Path
 
-import kombu.pools
 import pytest
 import redis
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.management import call_command
-from django.db import connection, transaction
+from django.db import transaction
 from PIL import Image
 
 from audit.models import AuditEvent
 from cases import composite_png, services
 from cases.models import Composite, WitnessSketch
-from forensics import celery_app
-from inversion import STYLES, inference
+from inversion import inference
 
-from .inversion_fixtures import generated_face, write_random_weights
+from .inversion_fixtures import generated_face
+from .workers import missing_services, wait_for
 
 Status = Composite.Status
 Action = AuditEvent.Action
 
-REDIS_BASE = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0").rsplit("/", 1)[0]
-DATABASE_URL = os.environ.get("DATABASE_URL", "")
-RUN_LOCK = "forensics:pipeline-tests"
-
-
-def _missing_services() -> str:
-    if not DATABASE_URL.startswith(("postgres://", "postgresql://")):
-        return "needs DATABASE_URL pointing at PostgreSQL: worker processes must see the test database"
-    try:
-        redis.Redis.from_url(REDIS_BASE + "/0", socket_connect_timeout=2).ping()
-    except redis.RedisError as error:
-        return f"needs Redis at {REDIS_BASE}: {error}"
-    return ""
-
-
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(bool(_missing_services()), reason=_missing_services() or "services present"),
+    pytest.mark.skipif(bool(missing_services()), reason=missing_services() or "services present"),
 ]
-
-
-@pytest.fixture(scope="module")
-def redis_url():
-    """A Redis database no one else is using, held for this module."""
-    for db in range(15, 0, -1):
-        client = redis.Redis.from_url(f"{REDIS_BASE}/{db}")
-        if client.dbsize() == 0 and client.set(RUN_LOCK, os.getpid(), nx=True, ex=3600):
-            yield f"{REDIS_BASE}/{db}"
-            client.flushdb()
-            return
-    pytest.skip("no empty Redis database (1-15) to run the worker tests in")
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory) -> Path:
-    """The line network only: the tests draw line sketches, and workers start sooner."""
-    folder = tmp_path_factory.mktemp("weights")
-    write_random_weights(folder, "line")
-    return folder
-
-
-def _reset_connections() -> None:
-    kombu.pools.reset()
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
-    celery_app.amqp.flush_routes()
-    celery_app.amqp.__dict__.pop("router", None)
-
-
-class Worker:
-    """``celery -A forensics worker`` in its own process group, logging to a file."""
-
-    OPTIONS = [
-        "--concurrency",
-        "1",
-        "--loglevel",
-        "INFO",
-        "--without-heartbeat",
-        "--without-gossip",
-        "--without-mingle",
-    ]
-
-    def __init__(self, env: dict[str, str], queue: str, log: Path) -> None:
-        self.log = log
-        self.output_file = log.open("ab")
-        command = [sys.executable, "-m", "celery", "-A", "forensics", "worker", "-Q", queue, "-n", f"{queue}@%h"]
-        self.process = subprocess.Popen(
-            [*command, *self.OPTIONS],
-            env=env,
-            stdout=self.output_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        """Until the worker consumes and its process has loaded the networks (or said which are missing)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            text = self.output()
-            if " ready." in text and text.count("inversion worker pid ") >= len(STYLES):
-                return
-            assert self.process.poll() is None, f"worker exited:\n{text}"
-            time.sleep(0.2)
-        raise AssertionError(f"worker not ready after {timeout} s:\n{self.output()}")
-
-    def kill(self) -> None:
-        """SIGKILL the worker and its pool process, as a machine loss would."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-        self.output_file.close()
-
-
-class Deployment:
-    """Workers on a queue of their own, sharing one DATA_DIR, against the test database."""
-
-    def __init__(self, redis_url: str, weights: Path, folder: Path) -> None:
-        self.queue = f"inversion-test-{uuid.uuid4().hex[:8]}"
-        self.redis_url = redis_url
-        self.folder = folder
-        self.media = folder / "media"
-        database = connection.settings_dict
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": (
-                f"postgres://{database['USER']}:{database['PASSWORD'] or ''}@{database['HOST']}"
-                f":{database['PORT'] or 5432}/{database['NAME']}"
-            ),
-            "REDIS_URL": redis_url,
-            "INVERSION_QUEUE": self.queue,
-            "INVERSION_WEIGHTS_DIR": str(weights),
-            "DATA_DIR": str(folder),
-            "SECRET_KEY": "tests-only-secret-key-not-for-production",
-            "INVERSION_BATCH_SIZE": "8",
-            "LOG_LEVEL": "INFO",
-        }
-        self.workers: list[Worker] = []
-
-    def start_worker(self) -> Worker:
-        worker = Worker(self.env, self.queue, self.folder / f"worker-{len(self.workers)}.log")
-        self.workers.append(worker)
-        worker.wait_ready()
-        return worker
-
-    def worker(self) -> Worker:
-        """The running worker, started on first use."""
-        running = [worker for worker in self.workers if worker.process.poll() is None]
-        return running[-1] if running else self.start_worker()
-
-    def kill_workers(self) -> None:
-        for worker in self.workers:
-            worker.kill()  # a graceful stop takes seconds, and is not what these tests are about
-
-
-@pytest.fixture(scope="module")
-def shared_deployment(redis_url, weights, tmp_path_factory, django_db_setup):
-    """One worker for the tests that do not stop it or its broker: workers take seconds to start."""
-    deployment = Deployment(redis_url, weights, tmp_path_factory.mktemp("shared"))
-    yield deployment
-    deployment.kill_workers()
-
-
-@pytest.fixture
-def connect(settings):
-    """Point this process at a deployment: its media folder, and its queue in Redis."""
-    conf = celery_app.conf
-    saved = {key: conf[key] for key in ("broker_url", "task_always_eager", "task_routes")}
-
-    def connect(deployment: Deployment) -> Deployment:
-        settings.STORAGES = {
-            **settings.STORAGES,
-            "default": {
-                "BACKEND": "django.core.files.storage.FileSystemStorage",
-                "OPTIONS": {"location": deployment.media},
-            },
-        }
-        routes = {"inversion.tasks.*": {"queue": deployment.queue}}
-        conf.update(broker_url=deployment.redis_url, task_always_eager=False, task_routes=routes)
-        _reset_connections()
-        return deployment
-
-    yield connect
-    conf.update(saved)
-    _reset_connections()
-
-
-@pytest.fixture
-def shared(shared_deployment, connect) -> Deployment:
-    return connect(shared_deployment)
 
 
 def face_png(seed: int, size: int = 128) -> bytes:
@@ -220,15 +45,6 @@ def face_png(seed: int, size: int = 128) -> bytes:
 
 def upload(case, artist, data: bytes):
     return services.add_sketch(case, io.BytesIO(data), user=artist, style="line", filename="sketch.png")
-
-
-def wait_for(condition, timeout: float, what: str, worker: Worker | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{what} within {timeout} s" + (f"; worker log:\n{worker.output()}" if worker else ""))
 
 
 def finished(*composites: Composite) -> bool:
@@ -245,8 +61,8 @@ def trail(composite: Composite) -> list[tuple[str, dict]]:
     return [(event.action, event.details) for event in events]
 
 
-def test_a_worker_renders_a_requested_composite_with_its_provenance(case, artist, shared):
-    worker = shared.worker()
+def test_a_worker_renders_a_requested_composite_with_its_provenance(case, artist, deployment):
+    worker = deployment.worker()
     sketch = upload(case, artist, face_png(1))
 
     composite = services.request_composite(sketch, "line", user=artist)
@@ -271,10 +87,10 @@ def test_a_worker_renders_a_requested_composite_with_its_provenance(case, artist
     assert trail(composite)[1][1]["worker"].endswith(f":{pid}")
 
 
-def test_a_worker_killed_mid_job_loses_nothing_and_writes_one_file_per_composite(case, artist, shared):
+def test_a_worker_killed_mid_job_loses_nothing_and_writes_one_file_per_composite(case, artist, deployment):
     # Big scans: face detection keeps the worker busy for seconds.
     sketches = [upload(case, artist, face_png(seed, size=1600)) for seed in range(4)]
-    worker = shared.worker()
+    worker = deployment.worker()
     files_before = set(stored_composites())
     with transaction.atomic():  # sent together on commit, so the worker claims them as one batch
         composites = [services.request_composite(sketch, "line", user=artist) for sketch in sketches]
@@ -283,7 +99,7 @@ def test_a_worker_killed_mid_job_loses_nothing_and_writes_one_file_per_composite
     worker.kill()
     assert not finished(*composites), "the job ended before the worker was killed; use bigger sketches"
 
-    shared.worker()  # a new one
+    deployment.worker()  # a new one
     call_command("recover_composites")  # running, and no live worker holds them: sent again at once
     wait_for(lambda: finished(*composites), 120, "composites finished after the restart")
     for composite in composites:
@@ -305,15 +121,15 @@ def test_a_worker_killed_mid_job_loses_nothing_and_writes_one_file_per_composite
     assert trail(resumed[0])[2][1]["reason"] == "the worker rendering it was lost"
 
 
-def test_jobs_lost_by_redis_are_sent_again_by_the_recovery_sweep(case, artist, shared):
-    shared.kill_workers()  # jobs wait in Redis while no worker is up...
+def test_jobs_lost_by_redis_are_sent_again_by_the_recovery_sweep(case, artist, deployment):
+    deployment.kill_workers()  # jobs wait in Redis while no worker is up...
     composites = [
         services.request_composite(upload(case, artist, face_png(seed)), "line", user=artist) for seed in (1, 2)
     ]
-    broker = redis.Redis.from_url(shared.redis_url)
-    assert broker.llen(shared.queue) == 2
+    broker = redis.Redis.from_url(deployment.redis_url)
+    assert broker.llen(deployment.queue) == 2
     broker.flushdb()  # ...and Redis loses them
-    worker = shared.worker()
+    worker = deployment.worker()
     time.sleep(2)
     assert Composite.objects.filter(status=Status.REQUESTED).count() == 2  # nothing came
 
@@ -323,8 +139,8 @@ def test_jobs_lost_by_redis_are_sent_again_by_the_recovery_sweep(case, artist, s
     assert set(Composite.objects.values_list("status", flat=True)) == {Status.DONE}
 
 
-def test_duplicate_requests_run_the_network_once(case, artist, shared):
-    worker = shared.worker()
+def test_duplicate_requests_run_the_network_once(case, artist, deployment):
+    worker = deployment.worker()
     sketch = upload(case, artist, face_png(4))
     files_before = set(stored_composites())
     both = [services.request_composite(sketch, "line", user=artist) for _ in range(2)]
@@ -338,8 +154,8 @@ def test_duplicate_requests_run_the_network_once(case, artist, shared):
     assert done.details["network_run"] is False and done.details["reused_from"] == first.pk
 
 
-def test_a_corrupt_sketch_fails_clearly_and_the_worker_keeps_going(case, artist, shared):
-    worker = shared.worker()
+def test_a_corrupt_sketch_fails_clearly_and_the_worker_keeps_going(case, artist, deployment):
+    worker = deployment.worker()
     damaged = face_png(6)[:300]  # a truncated scan, stored as it came (an import; a bad disk)
     sha256 = hashlib.sha256(damaged).hexdigest()
     name = default_storage.save(f"sketches/{sha256}.png", ContentFile(damaged))
