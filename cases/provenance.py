@@ -90,3 +90,24 @@ def case_summary(case: Case) -> dict[str, Any]:
         "created_by": _who(case.created_by),
         "created_at": _when(case.created_at),
     }
+
+
+#: What is known of a sketch that must not leave with a released composite: who the witness is,
+#: what they said, and the file name the artist gave the scan.
+WITNESS_FIELDS = ("witness_reference", "interview_notes", "original_filename")
+
+
+def released_provenance(composite: Composite) -> dict[str, Any]:
+    """The provenance that goes out with a composite released to the press or the public.
+
+    How the image was made and released, and the sketch only by its SHA-256
+    and style: no witness data (``WITNESS_FIELDS``), no internal case notes.
+    The full provenance stays with the case (``composite_provenance``,
+    ``sketch_provenance``).
+    """
+    sketch = composite.sketch
+    return {
+        "case": {"reference": sketch.case.reference},
+        "composite": composite_provenance(composite),
+        "sketch": {"sha256": sketch.sha256, "style": sketch.style},
+    }

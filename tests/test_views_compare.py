@@ -11,7 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from audit.models import AuditEvent
-from cases import candidates, services
+from cases import candidates, composite_png, provenance, services
 from cases.models import CandidatePhoto
 
 from .web import add_sketch, done_composite, face_png
@@ -211,3 +211,36 @@ def test_a_composite_made_by_replaced_weights_shows_their_kept_cards_limitations
 
     type(composite).objects.filter(pk=composite.pk).update(weights_sha256="d" * 64)  # no card names these
     assert "Known limitations" not in client.get(reverse("compare", args=[case.pk])).content.decode()
+
+
+def test_a_released_composite_carries_no_witness_data(client, case, artist, investigator):
+    """Every field of every file in the released download, PNG text chunks included, is free of witness data."""
+    sketch = add_sketch(
+        case, artist, witness_reference="Witness W-17 (Mrs Ada Lovell)", interview_notes="Saw him at 22:10 by the kiosk"
+    )
+    released = done_composite(sketch, artist)
+    services.release_composite(released, user=investigator, reason="Press appeal")
+    client.force_login(investigator)
+
+    response = client.get(reverse("composite_download", args=[case.pk, released.pk]))
+
+    bundle = zipfile.ZipFile(io.BytesIO(response.content))
+    fields: dict[str, object] = {}
+
+    def walk(prefix: str, value) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(f"{prefix}.{key}", item)
+        else:
+            fields[prefix] = value
+
+    for name in bundle.namelist():
+        data = bundle.read(name)
+        if name.endswith(".json"):
+            walk(name, json.loads(data))
+        else:
+            walk(name, composite_png.read_text(data))
+    assert fields, "the download holds no fields at all"
+    assert not [key for key in fields if key.rsplit(".", 1)[-1] in provenance.WITNESS_FIELDS]
+    text = json.dumps(fields, ensure_ascii=False)
+    assert "W-17" not in text and "Lovell" not in text and "kiosk" not in text and "sketch-1.png" not in text

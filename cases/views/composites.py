@@ -20,7 +20,7 @@ from ..custody import CustodyError
 from ..evidence import altered_response, image_response, read_verified, record_view
 from ..forms import ReleaseForm
 from ..models import Case, Composite
-from ..provenance import case_summary, composite_provenance, sketch_provenance
+from ..provenance import released_provenance
 
 
 def composite_of(case: Case, composite_pk: int) -> Composite:
@@ -83,11 +83,7 @@ def composite_download(request: HttpRequest, pk: int, composite_pk: int) -> Http
         data = read_verified(composite.image, composite.output_sha256, request=request, case=case, obj=composite)
     except CustodyError as error:
         return altered_response(request, error)
-    provenance = {
-        "case": case_summary(case),
-        "composite": composite_provenance(composite),
-        "sketch": sketch_provenance(composite.sketch),
-    }
+    provenance = released_provenance(composite)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
         bundle.writestr(f"composite-{composite.pk}.png", data)
