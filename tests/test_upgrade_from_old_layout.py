@@ -72,7 +72,7 @@ def populate_old_layout(apps) -> int:
     return last_step
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_an_installation_at_the_old_layout_keeps_its_chain_and_second_factors():
     executor = migrate(OLD_LAYOUT)
     last_step = populate_old_layout(executor.loader.project_state([OLD_LAYOUT[0]]).apps)
