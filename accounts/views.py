@@ -16,6 +16,18 @@ import audit
 
 from . import lockout, otp
 from .navigation import back_to
+from .roles import GlobalRole, has_global_role
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    """Where a signed-in user starts: the audit log for an auditor who works on no case, else the case list."""
+    user = request.user
+    works_on_cases = user.is_superuser or user.case_memberships.exists()
+    works_on_cases |= any(has_global_role(user, role) for role in (GlobalRole.FORENSIC_ARTIST, GlobalRole.INVESTIGATOR))
+    if not works_on_cases and has_global_role(user, GlobalRole.AUDITOR):
+        return redirect("audit_list")
+    return redirect("case_list")
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):

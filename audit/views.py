@@ -137,12 +137,16 @@ def audit_chain(request: HttpRequest) -> HttpResponse:
             messages.error(request, report.summary())
         return redirect("audit_chain")
     trail.record(Action.AUDIT_VIEWED, request=request, object_type="auditchain")
+    head = AuditChainHead.objects.filter(pk=1).first()
+    last = integrity.last_verification()
+    checked = last.details.get("head", {}).get("sequence", 0) if last else 0
     return render(
         request,
         "audit/audit_chain.html",
         {
-            "head": AuditChainHead.objects.filter(pk=1).first(),
-            "last": integrity.last_verification(),
+            "head": head,
+            "last": last,
+            "since_last": (head.sequence - checked) if head and last else 0,
             "failures": integrity.custody_failures().select_related("case")[:CUSTODY_FAILURES_SHOWN],
         },
     )

@@ -163,7 +163,7 @@ OTP_REQUIRED_FOR_AUDITORS_AND_ADMINS = env_bool("OTP_REQUIRED_FOR_AUDITORS_AND_A
 OTP_TOTP_ISSUER = "Sketch inversion"
 
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "case_list"
+LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
 # Cookies are HTTPS-only unless DEBUG; set HTTPS=0 to serve plain HTTP on a

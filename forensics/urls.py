@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
+from accounts.views import home
 from audit.api import AuditEventList
 from cases.api.urls import urlpatterns as cases_api
 from cases.health import healthz
@@ -10,7 +10,7 @@ from cases.health import healthz
 api = [*cases_api, path("audit-events/", AuditEventList.as_view(), name="audit_event_list")]
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="case_list", permanent=False)),
+    path("", home, name="home"),
     path("cases/", include("cases.urls")),
     path("audit/", include("audit.urls")),
     path("accounts/", include("accounts.urls")),

@@ -90,3 +90,20 @@ def test_csv_export_does_not_hand_spreadsheets_a_formula(client, auditor):
     assert typed["username"] == '\'=HYPERLINK("http://x","y")'
     lines = body(client.get(reverse("audit_export_jsonl"))).splitlines()
     assert any(json.loads(line)["username"] == '=HYPERLINK("http://x","y")' for line in lines)  # exact there
+
+
+def test_an_auditor_lands_on_the_audit_log_and_others_on_their_cases(client, auditor, artist):
+    for user, page in ((auditor, "audit_list"), (artist, "case_list")):
+        client.force_login(user)
+        response = client.get(reverse("home"))
+        assert response.status_code == 302 and response.url == reverse(page)
+        client.logout()
+
+
+def test_the_chain_page_says_why_fewer_events_were_verified_than_it_holds(client, events, auditor):
+    client.force_login(auditor)
+    client.post(reverse("audit_chain"))
+
+    response = client.get(reverse("audit_chain"))
+
+    assert "written since then" in response.text
