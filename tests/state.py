@@ -4,10 +4,13 @@ every stored file.
 ``snapshot()`` reads every table outside the audit trail and the session
 store (users' ``last_login`` aside: signing in a test client sets it), and
 the SHA-256 of every file in the default storage. Two snapshots compare
-equal when nothing was created, changed or deleted.
+equal when nothing was created, changed or deleted; ``nothing_changes()``
+asserts that of the code it wraps.
 """
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.apps import apps
@@ -72,3 +75,12 @@ def changes(before: Snapshot, after: Snapshot) -> list[str]:
         if before.files.get(name) != after.files.get(name):
             found.append(f"file {name}: {before.files.get(name)} -> {after.files.get(name)}")
     return sorted(found)
+
+
+@contextmanager
+def nothing_changes() -> Iterator[None]:
+    """Fail unless the code in the ``with`` block leaves every domain row and stored file as it was."""
+    before = snapshot()
+    yield
+    found = changes(before, snapshot())
+    assert not found, "changed:\n" + "\n".join(found)

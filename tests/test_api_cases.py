@@ -9,6 +9,7 @@ from audit.models import AuditEvent
 from cases.models import Case, CaseMembership
 
 from .factories import CaseFactory
+from .state import nothing_changes
 
 Role = CaseMembership.Role
 Action = AuditEvent.Action
@@ -58,11 +59,13 @@ def test_invalid_case_gets_a_message(api, artist, case):
     assert body["message"].startswith(("reference", "title")) and "errors" in body
 
 
-def test_auditor_may_not_open_cases(api, auditor):
+def test_auditor_may_not_open_cases(api, auditor, audit_log):
     api.force_authenticate(auditor)
-    response = api.post(reverse("api:case_list"), {"reference": "X-1", "title": "T"}, format="json")
+    with nothing_changes():
+        response = api.post(reverse("api:case_list"), {"reference": "X-1", "title": "T"}, format="json")
     assert response.status_code == 403
     assert response.json() == {"message": "Your role does not allow opening cases."}
+    assert [(e.action, e.user) for e in audit_log.new()] == [(Action.ACCESS_DENIED, auditor)]
 
 
 @pytest.mark.parametrize(("role", "status"), [("artist", 200), ("admin", 200), ("outsider", 404), ("auditor", 404)])
@@ -85,15 +88,22 @@ def test_memberships_are_listed_granted_and_revoked_by_the_lead(api, case, lead,
     response = api.delete(reverse("api:membership_detail", args=[case.pk, outsider.pk]))
     assert response.status_code == 204
     assert [e.action for e in audit_log.new()] == [Action.MEMBERSHIP_GRANTED, Action.MEMBERSHIP_REVOKED]
-    response = api.delete(reverse("api:membership_detail", args=[case.pk, lead.pk]))
+    with nothing_changes():
+        response = api.delete(reverse("api:membership_detail", args=[case.pk, lead.pk]))
     assert response.status_code == 400 and "at least one case lead" in response.json()["message"]
 
 
 @pytest.mark.parametrize(("role", "status"), [("artist", 403), ("outsider", 404)])
-def test_others_may_not_manage_members(api, case, role, status, request):
-    api.force_authenticate(request.getfixturevalue(role))
+def test_others_may_not_manage_members(api, case, lead, role, status, request, audit_log):
+    user = request.getfixturevalue(role)
+    api.force_authenticate(user)
+    audit_log.mark()
     url = reverse("api:membership_list", args=[case.pk])
-    assert api.post(url, {"username": "lead", "role": Role.INVESTIGATOR}, format="json").status_code == status
+    with nothing_changes():
+        granted = api.post(url, {"username": "lead", "role": Role.INVESTIGATOR}, format="json")
+        revoked = api.delete(reverse("api:membership_detail", args=[case.pk, lead.pk]))
+    assert granted.status_code == revoked.status_code == status
+    assert [(e.action, e.user) for e in audit_log.new()] == [(Action.ACCESS_DENIED, user)] * 2
 
 
 def test_the_schema_describes_the_api(client):

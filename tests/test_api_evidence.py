@@ -13,6 +13,7 @@ from cases import services
 from cases.models import Composite, WitnessSketch
 
 from .factories import png_bytes
+from .state import nothing_changes
 from .web import add_sketch, done_composite, face_png
 
 Action = AuditEvent.Action
@@ -48,17 +49,22 @@ def test_artist_uploads_a_sketch_and_gets_its_id_and_sha256(api, case, artist, a
 def test_a_rejected_upload_gets_its_reason(api, case, artist):
     api.force_authenticate(artist)
     url = reverse("api:sketch_list", args=[case.pk])
-    response = api.post(url, {"image": upload(b"plain text")}, format="multipart")
-    assert response.status_code == 400 and response.json()["message"]
-    response = api.post(url, {}, format="multipart")
-    assert response.status_code == 400 and response.json()["message"].startswith("image")
+    with nothing_changes():
+        response = api.post(url, {"image": upload(b"plain text")}, format="multipart")
+        assert response.status_code == 400 and response.json()["message"]
+        response = api.post(url, {}, format="multipart")
+        assert response.status_code == 400 and response.json()["message"].startswith("image")
 
 
 @pytest.mark.parametrize(("role", "status"), [("investigator", 403), ("outsider", 404), ("auditor", 404)])
-def test_only_artists_and_leads_upload(api, case, role, status, request):
-    api.force_authenticate(request.getfixturevalue(role))
-    response = api.post(reverse("api:sketch_list", args=[case.pk]), {"image": upload()}, format="multipart")
+def test_only_artists_and_leads_upload(api, case, role, status, request, audit_log):
+    user = request.getfixturevalue(role)
+    api.force_authenticate(user)
+    audit_log.mark()
+    with nothing_changes():
+        response = api.post(reverse("api:sketch_list", args=[case.pk]), {"image": upload()}, format="multipart")
     assert response.status_code == status
+    assert [(e.action, e.user) for e in audit_log.new()] == [(Action.ACCESS_DENIED, user)]
 
 
 def test_sketches_are_listed_read_and_downloaded_by_members(api, case, sketch, investigator, outsider, audit_log):
@@ -98,10 +104,14 @@ def test_composite_request_is_accepted_with_its_id_and_status(api, case, sketch,
 
 
 @pytest.mark.parametrize(("role", "status"), [("investigator", 403), ("outsider", 404)])
-def test_only_artists_and_leads_request_composites(api, case, sketch, role, status, request):
-    api.force_authenticate(request.getfixturevalue(role))
+def test_only_artists_and_leads_request_composites(api, case, sketch, role, status, request, audit_log):
+    user = request.getfixturevalue(role)
+    api.force_authenticate(user)
     url = reverse("api:composite_request", args=[case.pk, sketch.pk])
-    assert api.post(url, {"style": "line"}, format="json").status_code == status
+    audit_log.mark()
+    with nothing_changes():
+        assert api.post(url, {"style": "line"}, format="json").status_code == status
+    assert [(e.action, e.user) for e in audit_log.new()] == [(Action.ACCESS_DENIED, user)]
 
 
 def test_composite_status_provenance_and_image(api, case, sketch, artist, investigator, audit_log):
@@ -123,13 +133,17 @@ def test_a_pending_composite_has_no_image_yet(api, case, sketch, artist):
     assert response.status_code == 409 and "requested" in response.json()["message"]
 
 
-def test_investigator_releases_through_the_api(api, case, sketch, artist, investigator):
+def test_investigator_releases_through_the_api(api, case, sketch, artist, investigator, audit_log):
     composite = done_composite(sketch, artist)
     url = reverse("api:composite_release", args=[case.pk, composite.pk])
     api.force_authenticate(artist)
-    assert api.post(url, {"reason": "Appeal"}, format="json").status_code == 403
+    audit_log.mark()
+    with nothing_changes():
+        assert api.post(url, {"reason": "Appeal"}, format="json").status_code == 403
+    assert [(e.action, e.user) for e in audit_log.new()] == [(Action.ACCESS_DENIED, artist)]
     api.force_authenticate(investigator)
-    assert api.post(url, {"reason": ""}, format="json").status_code == 400
+    with nothing_changes():
+        assert api.post(url, {"reason": ""}, format="json").status_code == 400
     response = api.post(url, {"reason": "Appeal"}, format="json")
     assert response.status_code == 200 and response.json()["released"] is True
 

@@ -10,6 +10,7 @@ from cases.access import get_case_for
 from cases.models import Case
 
 from .factories import CaseFactory
+from .state import nothing_changes
 
 CASE_URLS = ["case_detail"]
 
@@ -39,13 +40,16 @@ def test_member_opens_the_case_page(client, artist, case):
 
 
 @pytest.mark.parametrize("name", CASE_URLS)
-def test_non_member_gets_404(client, outsider, case, name):
+def test_non_member_gets_404(client, outsider, case, name, audit_log):
     client.force_login(outsider)
+    audit_log.mark()
 
-    response = client.get(reverse(name, args=[case.pk]))
+    with nothing_changes():
+        response = client.get(reverse(name, args=[case.pk]))
 
     assert response.status_code == 404
     assert case.title not in response.text
+    assert [(event.action, event.user) for event in audit_log.new()] == [(AuditEvent.Action.ACCESS_DENIED, outsider)]
 
 
 @pytest.mark.parametrize("name", CASE_URLS)

@@ -292,9 +292,27 @@ def test_recovery_sweep_reenqueues_stalled_composites(sketch, artist, capsys, dj
     assert Composite.objects.get(pk=stalled.pk).status == Status.DONE
 
 
-def test_the_sweep_runs_periodically():
-    from django.conf import settings
+def test_the_periodic_sweep_sends_stalled_composites_again(
+    sketch, artist, settings, django_capture_on_commit_callbacks
+):
+    long_ago = timezone.now() - timedelta(seconds=settings.COMPOSITE_STALE_AFTER + 60)
+    lost = requested(sketch, artist)  # its job was lost by the broker
+    Composite.objects.filter(pk=lost.pk).update(created_at=long_ago)
+    abandoned = requested(sketch_of(sketch.case, artist, face_png(9)), artist)  # its worker died
+    Composite.objects.filter(pk=abandoned.pk).update(status=Status.RUNNING, started_at=long_ago, attempts=1)
+    waiting = requested(sketch, artist, style="color")  # requested just now: its job is on its way
+    entry = celery_app.conf.beat_schedule["recover-composites"]  # what celery beat sends
 
-    entry = settings.CELERY_BEAT_SCHEDULE["recover-composites"]
-    assert entry["task"] == "inversion.tasks.recover" and entry["task"] in celery_app.tasks
+    with django_capture_on_commit_callbacks(execute=True):
+        sent = celery_app.tasks[entry["task"]].apply_async(entry.get("args", ()), entry.get("kwargs", {})).get()
+
+    assert entry["schedule"] == settings.COMPOSITE_RECOVERY_INTERVAL
+    assert sent == 2
+    assert Composite.objects.get(pk=lost.pk).status == Status.DONE
+    assert Composite.objects.get(pk=abandoned.pk).status == Status.DONE
+    assert actions(abandoned) == [Action.COMPOSITE_REQUESTED, Action.COMPOSITE_STARTED, Action.COMPOSITE_DONE]
+    assert Composite.objects.get(pk=waiting.pk).status == Status.REQUESTED
+
+
+def test_redis_redelivers_a_job_only_after_its_time_limit(settings):
     assert settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] > settings.CELERY_TASK_TIME_LIMIT

@@ -11,6 +11,7 @@ from cases.access import Ability, abilities, can_create_case, can_view_audit
 from cases.models import Case, CaseMembership
 
 from .factories import png_bytes
+from .state import nothing_changes
 
 EVERYTHING = set(Ability)
 
@@ -80,7 +81,7 @@ def test_archived_case_can_no_longer_be_edited(lead, case):
 
 
 def test_investigator_cannot_upload_a_sketch_and_the_refusal_is_audited(investigator, case, audit_log):
-    with pytest.raises(PermissionDenied):
+    with nothing_changes(), pytest.raises(PermissionDenied):
         services.add_sketch(case, io.BytesIO(png_bytes()), user=investigator, style="line")
 
     (event,) = audit_log.new()
@@ -89,15 +90,17 @@ def test_investigator_cannot_upload_a_sketch_and_the_refusal_is_audited(investig
     assert event.role == CaseMembership.Role.INVESTIGATOR
 
 
-def test_artist_cannot_grant_memberships(artist, outsider, case):
-    with pytest.raises(PermissionDenied):
+def test_artist_cannot_grant_memberships(artist, outsider, case, audit_log):
+    with nothing_changes(), pytest.raises(PermissionDenied):
         services.grant_membership(case, outsider, CaseMembership.Role.FORENSIC_ARTIST, user=artist)
 
     assert not CaseMembership.objects.filter(case=case, user=outsider).exists()
+    assert [event.action for event in audit_log.new()] == [AuditEvent.Action.ACCESS_DENIED]
 
 
-def test_auditor_cannot_open_a_case(auditor):
-    with pytest.raises(PermissionDenied):
+def test_auditor_cannot_open_a_case(auditor, audit_log):
+    with nothing_changes(), pytest.raises(PermissionDenied):
         services.create_case(user=auditor, reference="2026-X-1", title="Nope")
 
     assert not Case.objects.filter(reference="2026-X-1").exists()
+    assert [event.action for event in audit_log.new()] == [AuditEvent.Action.ACCESS_DENIED]
