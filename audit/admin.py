@@ -35,8 +35,11 @@ class AuditedAdmin(admin.ModelAdmin):
         return super().log_deletions(request, queryset)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Seen here, never added, edited or deleted: the app's own pages and services are the only write path."""
+class ReadOnly:
+    """Seen here, never added, edited or deleted: the app's own pages and services are the only write path.
+
+    A mixin for model admins and inlines alike.
+    """
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -46,6 +49,10 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class ReadOnlyAdmin(ReadOnly, admin.ModelAdmin):
+    pass
 
 
 @admin.register(AuditEvent)

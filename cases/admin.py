@@ -8,7 +8,7 @@ second write path around those rules.
 
 from django.contrib import admin
 
-from audit.admin import ReadOnlyAdmin
+from audit.admin import ReadOnly, ReadOnlyAdmin
 
 from .models import CandidatePhoto, Case, CaseMembership, Composite, WitnessSketch
 
@@ -16,21 +16,12 @@ admin.site.site_header = "Sketch inversion - administration"
 admin.site.site_title = "Sketch inversion admin"
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(ReadOnly, admin.TabularInline):
     model = CaseMembership
     fk_name = "case"
     extra = 0
     fields = ["user", "role", "granted_by", "created_at"]
     readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Case)
