@@ -87,12 +87,13 @@ class Session:
     def go(self, path: str) -> None:
         self.page.goto(self.base + path)
 
-    def log_in(self, username: str) -> None:
+    def log_in(self, username: str, lands_on: str = "/cases/") -> None:
+        """Log in and wait for the page a user of this kind starts on."""
         self.go(reverse("login"))
         self.page.get_by_label("Username").fill(username)
         self.page.get_by_label("Password").fill(PASSWORD)
         self.page.get_by_role("button", name="Log in").click()
-        self.page.wait_for_url(re.compile(r"/cases/$"))
+        self.page.wait_for_url(re.compile(re.escape(lands_on) + "$"))
 
     def shoot(self, name: str, full_page: bool = True) -> None:
         self.page.wait_for_function(

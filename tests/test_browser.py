@@ -140,7 +140,7 @@ def test_artist_investigator_and_auditor_work_a_case_end_to_end(browser, server,
     # The auditor finds those events and exports them.
     auditor = Session(browser, server)
     page = auditor.page
-    auditor.log_in("aude.auditor")
+    auditor.log_in("aude.auditor", lands_on="/audit/")  # an auditor starts on the log, not an empty case list
     page.get_by_role("link", name="Audit log").click()
     page.get_by_label("Case reference").fill("2026-CID-0042")
     page.get_by_role("button", name="Filter").click()
