@@ -16,11 +16,9 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 
 from accounts.roles import GlobalRole
-from audit.trail import can_view_audit, record_denial
+from audit.trail import record_denial
 
 from .models import Case, CaseMembership
-
-__all__ = ["Ability", "GlobalRole", "abilities", "can", "can_create_case", "can_view_audit", "get_case_for", "require"]
 
 
 class Ability(StrEnum):

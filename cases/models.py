@@ -8,13 +8,18 @@ from django.db.models import Q
 from inversion import STYLES
 
 
+def has_control_characters(value: str) -> bool:
+    """Line breaks, tabs, NUL, escape codes: what no one-line field may hold."""
+    return any(ord(character) < 32 or ord(character) == 127 for character in value)
+
+
 def single_line(value: str) -> None:
     """Refuse control characters (line breaks, tabs, NUL, escape codes) in a one-line field.
 
     Such a field ends up in file names, download headers, CSV cells and
     page titles, where a line break or an escape code would do harm.
     """
-    if any(ord(character) < 32 or ord(character) == 127 for character in value):
+    if has_control_characters(value):
         raise ValidationError("Use one line of ordinary text: no line breaks, tabs or other control characters.")
 
 
@@ -42,7 +47,7 @@ class CaseQuerySet(models.QuerySet):
         query = query.strip()
         if not query:
             return self
-        if any(ord(character) < 32 or ord(character) == 127 for character in query):
+        if has_control_characters(query):
             return self.none()
         return self.filter(Q(reference__icontains=query) | Q(title__icontains=query))
 

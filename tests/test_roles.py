@@ -6,8 +6,9 @@ import pytest
 from django.core.exceptions import PermissionDenied
 
 from audit.models import AuditEvent
+from audit.trail import can_view_audit
 from cases import services
-from cases.access import Ability, abilities, can_create_case, can_view_audit
+from cases.access import Ability, abilities, can_create_case
 from cases.models import Case, CaseMembership
 
 from .factories import png_bytes
