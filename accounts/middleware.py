@@ -1,4 +1,4 @@
-"""The idle timeout and the second factor, applied to every request."""
+"""The idle timeout and the second factor, applied to every request, and the audit of API token use."""
 
 import time
 from collections.abc import Callable
@@ -10,7 +10,7 @@ from django.shortcuts import redirect
 from django.urls import Resolver404, resolve, reverse
 from django.utils.http import urlencode
 
-from . import otp
+from . import otp, tokens
 
 
 class IdleSessionTimeoutMiddleware:
@@ -72,3 +72,19 @@ class SecondFactorMiddleware:
             return resolve(request.path_info).url_name in self.EXEMPT
         except Resolver404:
             return False
+
+
+class ApiTokenUseMiddleware:
+    """After a request made with an API token, record its use if nothing else did (``tokens.record_use``).
+
+    The token is checked inside the API view (``tokens.ApiTokenAuthentication``),
+    so its use can only be seen on the way out.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        tokens.record_use(request, response)
+        return response

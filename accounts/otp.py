@@ -130,6 +130,18 @@ def passed(request: HttpRequest) -> bool:
     return request.user.is_verified() or request.session.get(NOT_NEEDED_KEY) == request.user.pk
 
 
+def owed_before_new_credential(request: HttpRequest) -> str | None:
+    """The page (URL name) a user must pass before making a new credential such as an API token, or None.
+
+    Stricter than ``passed``: a session let through before the user enrolled,
+    or before the setting required it (``NOT_NEEDED_KEY``), is not enough.
+    """
+    user = request.user
+    if has_second_factor(user):
+        return None if user.is_verified() else "second_factor_verify"
+    return "second_factor_setup" if required_for(user) else None
+
+
 def authenticator_of(user) -> TOTPDevice | None:
     return TOTPDevice.objects.filter(user=user, confirmed=True).first()
 

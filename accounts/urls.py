@@ -15,4 +15,6 @@ urlpatterns = [
     path("second-factor/setup/", views.second_factor_setup, name="second_factor_setup"),
     path("second-factor/backup-codes/", views.backup_codes_renew, name="backup_codes_renew"),
     path("password/", views.PasswordChangeView.as_view(), name="password_change"),
+    path("api-tokens/", views.api_tokens, name="api_tokens"),
+    path("api-tokens/<int:token_pk>/revoke/", views.api_token_revoke, name="api_token_revoke"),
 ]

@@ -1,6 +1,6 @@
 """Account pages beyond Django's login and logout: an audited password change,
-and the second factor (enrolling an authenticator app, the code asked for
-after the password, single-use backup codes)."""
+the second factor (enrolling an authenticator app, the code asked for after
+the password, single-use backup codes), and the user's API tokens."""
 
 from django import forms
 from django.conf import settings
@@ -9,12 +9,15 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse_lazy
-from django.views.decorators.http import require_POST
+from django.urls import reverse, reverse_lazy
+from django.utils.cache import add_never_cache_headers
+from django.utils.http import urlencode
+from django.views.decorators.http import require_http_methods, require_POST
 
 import audit
 
-from . import lockout, otp
+from . import lockout, otp, tokens
+from .models import ApiToken
 from .navigation import back_to
 from .roles import GlobalRole, has_global_role
 
@@ -150,3 +153,53 @@ def backup_codes_renew(request: HttpRequest) -> HttpResponse:
         details={"backup_codes": "renewed"},
     )
     return render(request, "registration/backup_codes.html", {"codes": codes, "next": next_url(request)})
+
+
+class ApiTokenForm(forms.ModelForm):
+    lifetime = forms.TypedChoiceField(
+        label="Expires after",
+        choices=ApiToken.Lifetime.choices,
+        coerce=int,
+        initial=ApiToken.Lifetime.MONTH,
+        help_text="A token cannot be extended: make a new one when it expires.",
+    )
+
+    class Meta:
+        model = ApiToken
+        fields = ["name"]
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_tokens(request: HttpRequest) -> HttpResponse:
+    """The user's API tokens, and a new one: its secret is shown once, in this response, and never stored.
+
+    A user who has an authenticator, or must have one, makes a token only
+    after entering a code in this session (``otp.owed_before_new_credential``).
+    """
+    owed = otp.owed_before_new_credential(request)
+    form = ApiTokenForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST":
+        if owed is not None:
+            return redirect(f"{reverse(owed)}?{urlencode({'next': reverse('api_tokens')})}")
+        if form.is_valid():
+            token, secret = tokens.issue(
+                request.user, form.cleaned_data["name"], form.cleaned_data["lifetime"], request=request
+            )
+            response = render(request, "accounts/api_token_created.html", {"token": token, "secret": secret})
+            add_never_cache_headers(response)
+            return response
+    context = {"form": form, "owed": owed, "tokens": ApiToken.objects.owned_by(request.user)}
+    return render(request, "accounts/api_tokens.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_token_revoke(request: HttpRequest, token_pk: int) -> HttpResponse:
+    """Ask, then revoke one of the user's tokens. No second factor needed: revoking only takes access away."""
+    token = tokens.get_token_for(request.user, token_pk, request)
+    if request.method == "POST":
+        if tokens.revoke(token, by=request.user, request=request):
+            messages.success(request, f"The token “{token.name}” was revoked; it no longer works.")
+        return redirect("api_tokens")
+    return render(request, "accounts/api_token_revoke.html", {"token": token})

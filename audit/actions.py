@@ -38,6 +38,10 @@ class Action(models.TextChoices):
     ACCESS_DENIED = "access_denied", "Access denied"
     ADMIN_ACTION = "admin_action", "Admin action"
     SECOND_FACTOR_ENROLLED = "second_factor_enrolled", "Second factor enrolled"
+    API_TOKEN_CREATED = "api_token_created", "API token created"
+    API_TOKEN_REVOKED = "api_token_revoked", "API token revoked"
+    API_TOKEN_USED = "api_token_used", "API token used"
+    API_TOKEN_REFUSED = "api_token_refused", "API token refused"
 
 
 class Outcome(models.TextChoices):

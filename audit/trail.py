@@ -9,6 +9,7 @@ import datetime
 import hashlib
 import ipaddress
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -42,6 +43,20 @@ HASHED_FIELDS = (
 )
 
 
+@dataclass
+class RequestContext:
+    """What every event recorded while serving one request adds to its details, and which events those were.
+
+    Set as ``request.audit_context`` by whatever authenticated the request
+    with a credential of its own (an API token: ``accounts.tokens``), so that
+    each event names the credential, and a request that recorded no event
+    can be recorded once after its response.
+    """
+
+    details: dict[str, Any]
+    recorded: list[str] = field(default_factory=list)  # the hashes of the events recorded
+
+
 def canonical_content(event: AuditEvent) -> bytes:
     """The bytes hashed for an event: its content and ``prev_hash`` as canonical JSON."""
     content = {name: getattr(event, name) for name in HASHED_FIELDS}
@@ -73,8 +88,12 @@ def record(
     from ``request``. ``obj`` fills ``object_type``/``object_id`` (and
     ``case`` when the object belongs to one). ``username`` overrides the
     recorded name (a failed login has a name but no user); ``role`` defaults
-    to the user's role on ``case``, else their global roles.
+    to the user's role on ``case``, else their global roles. The request's
+    ``audit_context`` (``RequestContext``), if any, adds to ``details``.
     """
+    context: RequestContext | None = getattr(request, "audit_context", None)
+    if context is not None:
+        details = {**(details or {}), **context.details}
     if user is None and request is not None and request.user.is_authenticated:
         user = request.user
     if user is not None and not user.is_authenticated:
@@ -105,6 +124,8 @@ def record(
         event.save(force_insert=True)
         head.sequence, head.hash = event.sequence, event.hash
         head.save(update_fields=["sequence", "hash"])
+    if context is not None:
+        context.recorded.append(event.hash)
     return event
 
 

@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from PIL import Image
 
+from accounts import tokens
 from cases.models import Case, CaseMembership
 
 PASSWORD = "correct-horse-battery-9"
@@ -43,6 +44,11 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     case = factory.SubFactory(CaseFactory)
     user = factory.SubFactory(UserFactory)
     role = CaseMembership.Role.FORENSIC_ARTIST
+
+
+def api_token(user, name: str = "Test script", lifetime: int = 30) -> str:
+    """A new API token for ``user``: its secret, as a client sends it."""
+    return tokens.issue(user, name, lifetime)[1]
 
 
 def png_bytes(width: int = 64, height: int = 48, color: str = "white") -> bytes:

@@ -40,6 +40,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 from PIL import Image
 
+from accounts import tokens
 from audit.models import AuditEvent
 from cases import custody
 from cases.models import CandidatePhoto, CaseMembership, Composite, WitnessSketch
@@ -70,6 +71,12 @@ MATRIX: dict[str, dict[str, tuple[int, ...]]] = {
     # New backup codes need a passed second factor; without one the user is sent to the code page.
     "accounts/second-factor/backup-codes/": {"POST": (302, 302, 302, 302, 302, 302)},
     "accounts/password/": {"GET": (302, 200, 200, 200, 200, 200), "POST": (302, 200, 200, 200, 200, 200)},
+    # API tokens: everyone sees and revokes their own (the artist's is asked for); anyone else's is not found.
+    "accounts/api-tokens/": {"GET": (302, 200, 200, 200, 200, 200), "POST": (302, 400, 400, 400, 400, 400)},
+    "accounts/api-tokens/<int:token_pk>/revoke/": {
+        "GET": (302, 200, 404, 404, 404, 404),
+        "POST": (302, 302, 404, 404, 404, 404),
+    },
     "admin/": {"GET": (302, 302, 302, 302, 302, 200)},
     # Cases: artists and investigators may open one (and lead it); auditors may not.
     "cases/": {"GET": (302, 200, 200, 200, 200, 200)},
@@ -198,7 +205,8 @@ def evidence(case, uploader, grey: int) -> dict[str, int]:
 def world(lead, case, artist, investigator, outsider, auditor, admin) -> World:
     other_case = CaseFactory(reference="2026-CID-0099", created_by=outsider)
     MembershipFactory(case=other_case, user=outsider, role=CaseMembership.Role.CASE_LEAD)
-    ids = {"pk": case.pk, "user_id": artist.pk, **evidence(case, artist, 10)}
+    token, _ = tokens.issue(artist, "Nightly export", 30)
+    ids = {"pk": case.pk, "user_id": artist.pk, "token_pk": token.pk, **evidence(case, artist, 10)}
     foreign = {"pk": case.pk, "user_id": artist.pk, **evidence(other_case, outsider, 20)}
     users = {
         "artist": artist,

@@ -2,13 +2,12 @@
 
 import pytest
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
 from cases.models import Case, CaseMembership
 
-from .factories import CaseFactory
+from .factories import CaseFactory, api_token
 from .state import nothing_changes
 
 Role = CaseMembership.Role
@@ -27,8 +26,7 @@ def test_anonymous_requests_get_a_json_message(api, case):
 
 
 def test_token_authentication(api, case, artist):
-    token = Token.objects.create(user=artist)
-    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {api_token(artist)}")
     assert api.get(reverse("api:case_list")).status_code == 200
 
 

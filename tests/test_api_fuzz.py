@@ -14,7 +14,6 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
-from rest_framework.authtoken.models import Token
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
@@ -23,6 +22,7 @@ from schemathesis.checks import (
 )
 from schemathesis.core.failures import Failure, FailureGroup
 
+from .factories import api_token
 from .web import add_sketch, done_composite
 
 pytestmark = pytest.mark.slow
@@ -71,11 +71,11 @@ def api_schema(db, lead, artist, case):
 
 
 @pytest.fixture
-def token(lead) -> Token:
-    return Token.objects.create(user=lead)
+def token(lead) -> str:
+    return api_token(lead)
 
 
-def fuzz(api_schema, token: Token, checks: list) -> dict[str, set[str]]:
+def fuzz(api_schema, token: str, checks: list) -> dict[str, set[str]]:
     """Each operation's failures, by title (Hypothesis reports the first it finds in each)."""
     found = {}
     for result in api_schema.get_all_operations():
@@ -84,7 +84,7 @@ def fuzz(api_schema, token: Token, checks: list) -> dict[str, set[str]]:
         @given(case=operation.as_strategy())
         @settings(max_examples=15, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
         def run(case) -> None:
-            case.call_and_validate(headers={"Authorization": f"Token {token.key}"}, checks=checks)
+            case.call_and_validate(headers={"Authorization": f"Token {token}"}, checks=checks)
 
         try:
             run()
