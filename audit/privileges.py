@@ -95,9 +95,11 @@ def beyond_grants(connection: BaseDatabaseWrapper, role: str) -> str | None:
             [list(AUDIT_TABLES), role],
         )
         owner = cursor.fetchone()
-    if owner is not None:
-        return f"can act as {owner[0]}, the audit tables' owner: it can switch their triggers off or drop them"
-    return None
+    if owner is None:
+        return None
+    if owner[0] == role:
+        return "owns the audit tables: it can switch their triggers off or drop them"
+    return f"can act as {owner[0]}, the audit tables' owner: it can switch their triggers off or drop them"
 
 
 def powers_over_the_trail(connection: BaseDatabaseWrapper, role: str) -> list[str]:
