@@ -164,7 +164,7 @@ def run(batch_size: int, composites: int, size: int, seed: int, work: Path) -> d
     worker_start = time.perf_counter() - began
     try:
         started = time.perf_counter()
-        requested = [services.request_composite(sketch, "line", user=user).pk for sketch in sketches]
+        requested = [services.request_composite(sketch, "line", user=user)[0].pk for sketch in sketches]
         pending = Composite.objects.filter(pk__in=requested, status__in=["requested", "running"])
         deadline = time.monotonic() + 900
         while pending.exists():

@@ -20,3 +20,10 @@ def check_box(box, width: int, height: int) -> list[int]:
     if right - left < MIN_SIDE or bottom - top < MIN_SIDE:
         raise ValidationError(f"The face box must be at least {MIN_SIDE} pixels wide and high.")
     return [left, top, right, bottom]
+
+
+#: Said when an artist asks for a composite of a sketch whose face nobody has located.
+NO_FACE_MESSAGE = (
+    "The aligner found no face in this sketch. Draw the face box over the face, or tick "
+    "\u201cThe box is on the face\u201d if the box shown is right, then request composites again."
+)

@@ -53,14 +53,15 @@ def recognizer():
         return _recognizer
 
 
-def similarity(composite_png: bytes, candidate_bytes: bytes) -> Similarity:
+def similarity(composite_png: bytes, candidate: np.ndarray, box: tuple[int, int, int, int] | None) -> Similarity:
     """dlib's descriptor distance between a composite (an aligned face crop
-    above its label band) and a candidate photo (aligned here)."""
+    above its label band) and a candidate photo (uint8 RGB), aligned here on
+    its face ``box`` (None: the aligner found no face in it)."""
+    if box is None:
+        return Similarity(None, "No face was found in the candidate photo, so no similarity can be given.")
     composite = image_array(composite_png)
     composite = np.ascontiguousarray(composite[: composite.shape[1]])  # the face, without the label band
-    face = align.align(image_array(candidate_bytes), size=composite.shape[0])
-    if not face.found:
-        return Similarity(None, "No face was found in the candidate photo, so no similarity can be given.")
+    face = align.align(candidate, size=composite.shape[0], box=box)
     descriptors = recognizer().describe([composite, face.image])
     distance = float(np.linalg.norm(descriptors[0] - descriptors[1]))
     shown = f"{math.floor(distance * 1000) / 1000:.3f}"  # truncated: 0.5996 must not read 0.600

@@ -4,7 +4,7 @@
 from django import forms
 from django.contrib.auth import get_user_model
 
-from .boxes import check_box
+from .boxes import NO_FACE_MESSAGE, check_box
 from .models import Case, CaseMembership, Style, WitnessSketch, single_line
 
 #: What the upload picker offers: the formats ``uploads.validate_upload`` accepts.
@@ -79,26 +79,38 @@ class CompositeRequestForm(forms.Form):
     box_right = forms.IntegerField(label="Right", min_value=1, required=False)
     box_bottom = forms.IntegerField(label="Bottom", min_value=1, required=False)
     box_adjusted = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    box_confirmed = forms.BooleanField(label="The box is on the face", required=False)
 
     def __init__(self, *args, sketch: WitnessSketch, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.sketch = sketch
 
     def clean(self) -> dict:
+        """``box`` is the box a person drew or confirmed; None leaves the face to the aligner.
+
+        When the aligner found no face, a box is required (``services.NO_FACE_MESSAGE``).
+        """
         data = super().clean()
         box = [data.get(f"box_{side}") for side in ("left", "top", "right", "bottom")]
-        if not data.get("box_adjusted") or None in box:
-            data["box"] = None
-            return data
-        data["box"] = check_box(box, self.sketch.width, self.sketch.height)
+        chosen = data.get("box_adjusted") or data.get("box_confirmed")
+        data["box"] = check_box(box, self.sketch.width, self.sketch.height) if chosen and None not in box else None
+        if data["box"] is None and self.sketch.face_found is False:
+            raise forms.ValidationError(NO_FACE_MESSAGE)
         return data
 
 
 class ReleaseForm(forms.Form):
+    """Why a composite is released for dissemination, and the releaser's word that they know it is final."""
+
     reason = forms.CharField(
         label="Reason for release",
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Recorded in the audit trail and the provenance, e.g. 'Press appeal approved by DI Shaw'.",
+        error_messages={"required": "Give a reason for releasing this composite."},
+    )
+    confirm = forms.BooleanField(
+        label="I understand that a release cannot be undone",
+        error_messages={"required": "Tick the box to confirm: a release cannot be undone."},
     )
 
 

@@ -134,7 +134,36 @@ def sketch_upload_to(sketch: "WitnessSketch", filename: str) -> str:
     return f"sketches/{sketch.sha256}.{extension}"
 
 
-class WitnessSketch(models.Model):
+def working_copy_upload_to(evidence: "WorkingCopy", filename: str) -> str:
+    """Name the stored working copy by its content: ``derived/<sha256>.png``."""
+    return f"derived/{evidence.working_copy_sha256}.png"
+
+
+class WorkingCopy(models.Model):
+    """What is derived from an evidence image once, when it is stored (``cases.derived``).
+
+    The working copy is the image at most ``derived.WORKING_SIDE`` pixels on
+    its longer side, EXIF orientation applied; pages crop and compare from
+    it, so no request decodes the original. ``face_box`` is the face the
+    aligner found, in the original's pixels; ``face_found`` is None until
+    the image has been looked at (images stored before working copies existed).
+    """
+
+    working_copy = models.FileField(upload_to=working_copy_upload_to, max_length=200, blank=True)
+    working_copy_sha256 = models.CharField(max_length=64, blank=True)
+    face_box = models.JSONField(null=True, blank=True)
+    face_found = models.BooleanField(null=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def evidence_file(self):
+        """The original file, as stored (the working copy is derived from it)."""
+        raise NotImplementedError
+
+
+class WitnessSketch(WorkingCopy):
     """A sketch drawn from a witness's description, stored exactly as uploaded.
 
     The file is named by its SHA-256 and never overwritten. A revised
@@ -162,6 +191,10 @@ class WitnessSketch(models.Model):
 
     def __str__(self) -> str:
         return f"Sketch {self.pk} ({self.get_style_display()}) in {self.case.reference}"
+
+    @property
+    def evidence_file(self):
+        return self.original
 
 
 def composite_upload_to(composite: "Composite", filename: str) -> str:
@@ -261,6 +294,22 @@ class Composite(models.Model):
     def case(self) -> Case:
         return self.sketch.case
 
+    @property
+    def face_located(self) -> bool:
+        """Made from a face the aligner found, or from a box a person drew or confirmed.
+
+        Only such a composite may be released: one made from the centre of
+        an image with no face in it is not a likeness of anyone.
+        """
+        return (
+            bool(self.parameters.get("box")) or self.parameters.get("pipeline", {}).get("face", {}).get("found") is True
+        )
+
+    @property
+    def request_parameters(self) -> dict:
+        """The parameters it was requested with (without what the pipeline added)."""
+        return {key: value for key, value in self.parameters.items() if key != "pipeline"}
+
     def can_become(self, status: str) -> bool:
         return status in self.TRANSITIONS[self.Status(self.status)]
 
@@ -277,7 +326,7 @@ def candidate_upload_to(photo: "CandidatePhoto", filename: str) -> str:
     return f"candidates/{photo.sha256}.{extension}"
 
 
-class CandidatePhoto(models.Model):
+class CandidatePhoto(WorkingCopy):
     """A photo of a possible suspect, added to a case as evidence to set beside composites.
 
     The face-recognition distance between a composite and a candidate is a
@@ -303,3 +352,7 @@ class CandidatePhoto(models.Model):
 
     def __str__(self) -> str:
         return f"Candidate photo {self.pk} ({self.label}) in {self.case.reference}"
+
+    @property
+    def evidence_file(self):
+        return self.image

@@ -16,9 +16,11 @@ from django.utils import timezone
 
 import audit
 from audit.trail import record_denial
+from inversion import inference
 
-from . import custody, tasks
+from . import custody, derived, tasks
 from .access import Ability, can_create_case, require
+from .boxes import NO_FACE_MESSAGE
 from .models import (
     CandidatePhoto,
     Case,
@@ -229,10 +231,12 @@ def add_sketch(
         interview_notes=interview_notes,
         revises=revises,
     )
+    looked_at = derived.derive(image.data)
     name = sketch_upload_to(sketch, f"upload.{image.extension}")
     stored_now = custody.store(name, image.data, user=user, request=request, case=case)
     sketch.original.name = name
     try:
+        derived.attach(sketch, looked_at, user=user, request=request, case=case)
         with transaction.atomic():
             sketch.save(force_insert=True)
             audit.record(
@@ -248,11 +252,14 @@ def add_sketch(
                     "notes": list(image.notes),
                     "style": sketch.style,
                     "revises": revises.pk if revises else None,
+                    "face_found": sketch.face_found,
                 },
             )
     except Exception:
         if stored_now and not WitnessSketch.objects.filter(sha256=sketch.sha256).exists():
             default_storage.delete(name)
+        if sketch.working_copy.name:
+            derived.forget_unreferenced(sketch.working_copy.name)
         raise
     return sketch
 
@@ -280,35 +287,59 @@ def add_candidate_photo(
         height=image.height,
         label=label.strip(),
     )
+    looked_at = derived.derive(image.data)
     photo.image.name = candidate_upload_to(photo, f"upload.{image.extension}")
-    custody.store(photo.image.name, image.data, user=user, request=request, case=case)
-    with transaction.atomic():
-        photo.save(force_insert=True)
-        audit.record(
-            Action.CANDIDATE_ADDED,
-            user=user,
-            request=request,
-            obj=photo,
-            details={
-                "sha256": photo.sha256,
-                "size": photo.size,
-                "label": photo.label,
-                "filename": photo.original_filename,
-            },
-        )
+    stored_now = custody.store(photo.image.name, image.data, user=user, request=request, case=case)
+    try:
+        derived.attach(photo, looked_at, user=user, request=request, case=case)
+        with transaction.atomic():
+            photo.save(force_insert=True)
+            audit.record(
+                Action.CANDIDATE_ADDED,
+                user=user,
+                request=request,
+                obj=photo,
+                details={
+                    "sha256": photo.sha256,
+                    "size": photo.size,
+                    "label": photo.label,
+                    "filename": photo.original_filename,
+                    "face_found": photo.face_found,
+                },
+            )
+    except Exception:
+        if stored_now and not CandidatePhoto.objects.filter(sha256=photo.sha256).exists():
+            default_storage.delete(photo.image.name)
+        if photo.working_copy.name:
+            derived.forget_unreferenced(photo.working_copy.name)
+        raise
     return photo
 
 
 def request_composite(
     sketch: WitnessSketch, style: str, *, user, parameters: dict | None = None, request: HttpRequest | None = None
-) -> Composite:
-    """Ask for a composite of ``sketch`` in ``style``; it starts as ``requested``
-    and is sent to a worker when the transaction commits."""
+) -> tuple[Composite, bool]:
+    """Ask for a composite of ``sketch`` in ``style``; (the composite, whether it is new).
+
+    A new composite starts as ``requested`` and is sent to a worker when the
+    transaction commits. An identical request (same sketch, style and face
+    box) while one is waiting, running, or done with the installed weights
+    returns that composite instead of adding another. A sketch in which the
+    aligner found no face needs a face box from the requester
+    (``NO_FACE_MESSAGE``).
+    """
     require(user, Ability.REQUEST_COMPOSITE, sketch.case, request)
+    style = Style(style)
+    parameters = parameters or {}
+    derived.ensure(sketch, case=sketch.case, request=request)
+    if not sketch.face_found and not parameters.get("box"):
+        raise ValidationError(NO_FACE_MESSAGE)
     with transaction.atomic():
-        composite = Composite.objects.create(
-            sketch=sketch, style=Style(style), requested_by=user, parameters=parameters or {}
-        )
+        WitnessSketch.objects.select_for_update().filter(pk=sketch.pk).first()  # one request at a time per sketch
+        existing = _identical_composite(sketch, style, parameters)
+        if existing is not None:
+            return existing, False
+        composite = Composite.objects.create(sketch=sketch, style=style, requested_by=user, parameters=parameters)
         audit.record(
             Action.COMPOSITE_REQUESTED,
             user=user,
@@ -317,7 +348,27 @@ def request_composite(
             details={"sketch": sketch.pk, "sketch_sha256": sketch.sha256, "style": composite.style},
         )
         tasks.enqueue(composite)
-    return composite
+    return composite, True
+
+
+def _identical_composite(sketch: WitnessSketch, style: str, parameters: dict) -> Composite | None:
+    """A composite of ``sketch`` in ``style`` with ``parameters`` that is waiting, running, or
+    done with the weights installed now (new weights deserve a new composite)."""
+    installed = installed_weights_sha256(style)
+    for composite in sketch.composites.filter(style=style).exclude(status=Composite.Status.FAILED).order_by("pk"):
+        if composite.request_parameters != parameters:
+            continue
+        if composite.status != Composite.Status.DONE or composite.weights_sha256 == installed:
+            return composite
+    return None
+
+
+def installed_weights_sha256(style: str) -> str:
+    """The SHA-256 of the weights installed for ``style``, from its model card ("" when there is none)."""
+    try:
+        return inference.model_card(style).get("weights_sha256", "")
+    except (inference.WeightsError, ValueError):
+        return ""
 
 
 def release_composite(composite: Composite, *, user, reason: str, request: HttpRequest | None = None) -> Composite:
@@ -329,6 +380,11 @@ def release_composite(composite: Composite, *, user, reason: str, request: HttpR
         locked = Composite.objects.select_for_update().get(pk=composite.pk)
         if locked.status != Composite.Status.DONE:
             raise ValidationError("Only a finished composite can be released.")
+        if not locked.face_located:
+            raise ValidationError(
+                "This composite was made without a face the aligner found or a person confirmed, so it cannot "
+                "be released. Draw or confirm the face box on the sketch and request a new composite."
+            )
         if locked.released:
             return locked
         locked.released, locked.released_by, locked.released_at = True, user, timezone.now()

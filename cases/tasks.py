@@ -11,6 +11,8 @@ when it starts (``worker_process_init``, in the child, so the parent never
 touches CUDA), and logs the device and the weights' SHA-256.
 """
 
+import base64
+import json
 import logging
 import os
 import random
@@ -20,6 +22,7 @@ from celery import shared_task
 from celery.signals import worker_process_init
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from PIL import Image
 
 from inversion import STYLES, inference
@@ -94,6 +97,12 @@ def recover() -> int:
     return len(recover_stalled())
 
 
+@shared_task(name="inversion.tasks.resend")
+def resend() -> int:
+    """Re-send lost jobs within a minute (``CELERY_BEAT_SCHEDULE``, every ``COMPOSITE_RESEND_INTERVAL`` s)."""
+    return len(resend_lost())
+
+
 def enqueue(composite: Composite) -> None:
     """Send ``composite`` to a worker once the current transaction commits.
 
@@ -112,3 +121,49 @@ def recover_stalled(older_than: timedelta | None = None) -> list[int]:
         log.info("recovery: re-enqueueing composite %s (%s)", composite.pk, composite.status)
         enqueue(composite)
     return [composite.pk for composite in composites]
+
+
+def resend_lost(waited: timedelta | None = None) -> list[int]:
+    """Re-send the jobs the broker no longer holds: composites ``requested`` for at least
+    ``waited`` (``COMPOSITE_RESEND_AFTER``) whose job is neither in the queue nor taken
+    by a worker (a Redis flush or restart lost it), and, on PostgreSQL, composites
+    ``running`` with no live worker (its process was killed). Sending a job twice is
+    harmless: a worker claims each composite once. Without a broker there is nothing to lose.
+    """
+    held = held_by_broker()
+    if held is None:
+        return []
+    if waited is None:
+        waited = timedelta(seconds=settings.COMPOSITE_RESEND_AFTER)
+    waiting = Composite.objects.filter(
+        status=Composite.Status.REQUESTED, created_at__lte=timezone.now() - waited
+    ).exclude(pk__in=held)
+    lost = sorted({*waiting.values_list("pk", flat=True), *pipeline.abandoned()})
+    for pk in lost:
+        log.info("re-sending composite %s: the broker no longer holds its job", pk)
+        render.delay(pk)
+    return lost
+
+
+def held_by_broker() -> set[int] | None:
+    """The composites whose render job Redis holds: waiting in the queue, or delivered to
+    a worker and not yet acknowledged. None when jobs run in-process (no broker to ask)."""
+    app = render.app
+    if app.conf.task_always_eager:
+        return None
+    queue = app.amqp.router.route({}, render.name)["queue"].name
+    with app.connection_for_read() as connection:
+        client = connection.default_channel.client
+        waiting = client.lrange(queue, 0, -1)
+        delivered = [json.dumps(json.loads(raw)[0]) for raw in client.hvals("unacked")]
+    held = set()
+    for raw in [*waiting, *delivered]:
+        message = json.loads(raw)
+        if message.get("headers", {}).get("task") != render.name:
+            continue
+        body = message["body"]
+        if message.get("properties", {}).get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        args = json.loads(body)[0]
+        held.add(int(args[0]))
+    return held

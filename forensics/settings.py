@@ -324,8 +324,13 @@ CELERY_TIMEZONE = TIME_ZONE
 # The recovery sweep re-enqueues composites left requested or running too long.
 COMPOSITE_RECOVERY_INTERVAL = env_int("COMPOSITE_RECOVERY_INTERVAL", 300)
 COMPOSITE_STALE_AFTER = env_int("COMPOSITE_STALE_AFTER", CELERY_TASK_TIME_LIMIT + 60)
+# A job the broker lost (a Redis flush or restart) or whose worker died is sent again
+# when it has waited this long, checked every COMPOSITE_RESEND_INTERVAL seconds.
+COMPOSITE_RESEND_AFTER = env_int("COMPOSITE_RESEND_AFTER", 30)
+COMPOSITE_RESEND_INTERVAL = env_int("COMPOSITE_RESEND_INTERVAL", 20)
 CELERY_BEAT_SCHEDULE = {
     "recover-composites": {"task": "inversion.tasks.recover", "schedule": COMPOSITE_RECOVERY_INTERVAL},
+    "resend-lost-jobs": {"task": "inversion.tasks.resend", "schedule": COMPOSITE_RESEND_INTERVAL},
 }
 
 # The composite pipeline (cases/pipeline/, tasks in cases/tasks.py)

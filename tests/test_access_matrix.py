@@ -97,7 +97,10 @@ MATRIX: dict[str, dict[str, tuple[int, ...]]] = {
     "cases/<int:pk>/sketches/<int:sketch_pk>/status.json": {"GET": CASE_PAGE},
     # Composites: released by investigators (and the lead); a released one may be downloaded.
     "cases/<int:pk>/composites/<int:composite_pk>/image": {"GET": CASE_PAGE},
-    "cases/<int:pk>/composites/<int:composite_pk>/release/": {"POST": (302, 403, 404, 302, 404, 403)},
+    "cases/<int:pk>/composites/<int:composite_pk>/release/": {
+        "GET": (302, 403, 404, 302, 404, 403),
+        "POST": (302, 403, 404, 302, 404, 403),
+    },
     "cases/<int:pk>/composites/<int:composite_pk>/download": {"GET": CASE_PAGE},
     # Candidate photos are added by investigators; comparison is for artists and investigators.
     "cases/<int:pk>/candidates/new/": {"GET": (302, 403, 404, 200, 404, 403), "POST": (302, 403, 404, 200, 404, 403)},

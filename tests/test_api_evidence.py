@@ -127,7 +127,7 @@ def test_composite_status_provenance_and_image(api, case, sketch, artist, invest
 
 
 def test_a_pending_composite_has_no_image_yet(api, case, sketch, artist):
-    pending = services.request_composite(sketch, "line", user=artist)
+    pending, _ = services.request_composite(sketch, "line", user=artist)
     api.force_authenticate(artist)
     response = api.get(reverse("api:composite_image", args=[case.pk, pending.pk]))
     assert response.status_code == 409 and "requested" in response.json()["message"]

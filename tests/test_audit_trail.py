@@ -110,7 +110,7 @@ def test_requesting_and_releasing_a_composite_write_one_event_each(artist, inves
     sketch = services.add_sketch(case, io.BytesIO(png_bytes()), user=artist, style="line")
     audit_log.mark()
 
-    composite = services.request_composite(sketch, "line", user=artist)
+    composite, _ = services.request_composite(sketch, "line", user=artist, parameters={"box": [0, 0, 64, 48]})
     Composite.objects.filter(pk=composite.pk).update(status=Composite.Status.DONE, output_sha256="a" * 64)
     services.release_composite(composite, user=investigator, reason="Media appeal")
 

@@ -70,7 +70,7 @@ def test_request_renders_after_commit_a_labelled_png_with_its_provenance(
     sketch, artist, random_weights, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        composite = services.request_composite(sketch, "line", user=artist)
+        composite, _ = services.request_composite(sketch, "line", user=artist)
         assert Composite.objects.get(pk=composite.pk).status == Status.REQUESTED  # not before the commit
     assert len(callbacks) == 1
 

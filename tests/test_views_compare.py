@@ -13,6 +13,7 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from cases import candidates, composite_png, provenance, services
 from cases.models import CandidatePhoto
+from inversion import align
 
 from .web import add_sketch, done_composite, face_png
 
@@ -99,7 +100,7 @@ def test_investigator_releases_a_composite_with_a_reason(client, case, composite
     client.force_login(investigator)
     audit_log.mark()
     url = reverse("composite_release", args=[case.pk, composite.pk])
-    response = client.post(url, {"reason": "Press appeal", "next": reverse("compare", args=[case.pk])})
+    response = client.post(url, {"reason": "Press appeal", "confirm": "on", "next": reverse("compare", args=[case.pk])})
     assert response.status_code == 302 and response.url == reverse("compare", args=[case.pk])
     composite.refresh_from_db()
     assert composite.released and composite.release_reason == "Press appeal"
@@ -116,9 +117,9 @@ def test_release_refuses_foreign_redirects_and_empty_reasons(client, case, compo
 
 
 def test_an_unfinished_composite_cannot_be_released(client, case, sketch, artist, investigator):
-    pending = services.request_composite(sketch, "line", user=artist)
+    pending, _ = services.request_composite(sketch, "line", user=artist)
     client.force_login(investigator)
-    response = client.post(reverse("composite_release", args=[case.pk, pending.pk]), {"reason": "x"}, follow=True)
+    response = client.post(reverse("composite_release", args=[case.pk, pending.pk]), {"reason": "x", "confirm": "on"})
     assert "Only a finished composite can be released" in response.content.decode()
 
 
@@ -178,7 +179,8 @@ def test_similarity_note_never_rounds_across_the_threshold(monkeypatch):
             return np.array([[0.0, 0.0], [0.5996, 0.0]])
 
     monkeypatch.setattr(candidates, "recognizer", Recognizer)
-    result = candidates.similarity(face_png(1, 96), face_png(3, 160))
+    photo = candidates.image_array(face_png(3, 160))
+    result = candidates.similarity(face_png(1, 96), photo, align.detect(photo))
     assert result.below_threshold
     assert result.note.startswith("Distance 0.599 is below 0.6") and "not an identification" in result.note
 

@@ -25,8 +25,9 @@ def add_sketch(case, user, *, seed: int = 1, style: str = "color", **kwargs) -> 
     )
 
 
-def finish(composite: Composite, seed: int = 7) -> Composite:
-    """Store a labelled composite PNG and mark the composite done, as the pipeline does."""
+def finish(composite: Composite, seed: int = 7, *, face_found: bool = True) -> Composite:
+    """Store a labelled composite PNG and mark the composite done, as the pipeline does
+    (recording whether the aligner found the face, as ``parameters["pipeline"]["face"]``)."""
     data = composite_png.render(
         Image.fromarray(generated_face(seed, 32)), label="GENERATED COMPOSITE", size=96, text={"style": composite.style}
     )
@@ -38,6 +39,7 @@ def finish(composite: Composite, seed: int = 7) -> Composite:
         status=Composite.Status.DONE,
         image=name,
         output_sha256=digest,
+        parameters=composite.parameters | {"pipeline": {"face": {"found": face_found}}},
         model_name=f"csi-{composite.style}-test",
         weights_sha256="0" * 64,
         device="cpu",
@@ -50,4 +52,6 @@ def finish(composite: Composite, seed: int = 7) -> Composite:
 
 
 def done_composite(sketch: WitnessSketch, user, style: str = "color") -> Composite:
-    return finish(services.request_composite(sketch, style, user=user))
+    """A finished composite of ``sketch``; where the aligner found no face, the artist confirmed the whole image."""
+    parameters = None if sketch.face_found else {"box": [0, 0, sketch.width, sketch.height]}
+    return finish(services.request_composite(sketch, style, user=user, parameters=parameters)[0])

@@ -16,9 +16,9 @@ import audit
 from inversion import align
 from inversion.inference import card_of_weights
 
-from .. import services
+from .. import derived, services
 from ..access import Ability, abilities, get_case_for
-from ..candidates import image_array, similarity
+from ..candidates import similarity
 from ..custody import CustodyError
 from ..evidence import altered_response, image_response, read_verified, record_view
 from ..forms import CandidatePhotoForm, ReleaseForm
@@ -72,12 +72,14 @@ def compare(request: HttpRequest, pk: int) -> HttpResponse:
     similarities = []
     if candidate is not None and composites:
         try:
-            candidate_data = read_verified(candidate.image, candidate.sha256, request=request, case=case, obj=candidate)
+            derived.ensure(candidate, case=case, request=request)
+            working = derived.read_working_copy(candidate, case=case, request=request)
+            box = derived.box_in_working_copy(candidate.face_box, candidate, working) if candidate.face_box else None
             for composite in composites:
                 composite_data = read_verified(
                     composite.image, composite.output_sha256, request=request, case=case, obj=composite
                 )
-                similarities.append((composite, similarity(composite_data, candidate_data)))
+                similarities.append((composite, similarity(composite_data, working, box)))
         except CustodyError as error:
             return altered_response(request, error)
 
@@ -148,15 +150,29 @@ def candidate_image(request: HttpRequest, pk: int, candidate_pk: int) -> HttpRes
     """The candidate photo; ``?crop=1`` gives the aligned face crop, at the composites' framing."""
     case = get_case_for(request.user, pk, request)
     photo = get_object_or_404(CandidatePhoto, case=case, pk=candidate_pk)
-    try:
-        data = read_verified(photo.image, photo.sha256, request=request, case=case, obj=photo)
-    except CustodyError as error:
-        return altered_response(request, error)
     if request.GET.get("crop") != "1":
+        try:
+            data = read_verified(photo.image, photo.sha256, request=request, case=case, obj=photo)
+        except CustodyError as error:
+            return altered_response(request, error)
         record_view(request, photo, case, sha256=photo.sha256)
         return image_response(data, photo.image.name)
-    face = align.align(image_array(data), size=CROP_PREVIEW_SIZE)
-    record_view(request, photo, case, sha256=photo.sha256, derived="face_crop", box=list(face.box))
+    try:
+        derived.ensure(photo, case=case, request=request)
+        working = derived.read_working_copy(photo, case=case, request=request)
+    except CustodyError as error:
+        return altered_response(request, error)
+    box = derived.box_in_working_copy(photo.face_box, photo, working) if photo.face_box else None
+    face = align.align(working, size=CROP_PREVIEW_SIZE, box=box)
+    record_view(
+        request,
+        photo,
+        case,
+        sha256=photo.working_copy_sha256,
+        derived="face_crop",
+        of_sha256=photo.sha256,
+        box=photo.face_box,
+    )
     buffer = io.BytesIO()
     Image.fromarray(face.image).save(buffer, format="PNG")
     return image_response(buffer.getvalue(), "crop.png")

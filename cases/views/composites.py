@@ -9,10 +9,11 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from .. import services
 from ..access import Ability, get_case_for
@@ -51,23 +52,34 @@ def back_to(request: HttpRequest, fallback: str) -> str:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def composite_release(request: HttpRequest, pk: int, composite_pk: int) -> HttpResponse:
+    """Release a composite for dissemination. A refused release shows the form again on a
+    page of its own, with the reason next to the field it concerns (400)."""
     case = get_case_for(request.user, pk, request, ability=Ability.RELEASE_COMPOSITE)
     composite = composite_of(case, composite_pk)
-    form = ReleaseForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "Give a reason for releasing this composite.")
-    else:
+    next_url = back_to(request, reverse("sketch_detail", args=[case.pk, composite.sketch_id]))
+    if composite.released:
+        when = timezone.localtime(composite.released_at).strftime("%d %b %Y %H:%M")
+        messages.info(request, f"Composite {composite.pk} was already released, on {when}.")
+        return redirect(next_url)
+    form = ReleaseForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
         try:
             services.release_composite(
                 composite, user=request.user, reason=form.cleaned_data["reason"], request=request
             )
         except ValidationError as error:
-            messages.error(request, " ".join(error.messages))
+            form.add_error(None, " ".join(error.messages))
         else:
             messages.success(request, f"Composite {composite.pk} is released for dissemination.")
-    return redirect(back_to(request, reverse("sketch_detail", args=[case.pk, composite.sketch_id])))
+            return redirect(next_url)
+    return render(
+        request,
+        "cases/composite_release.html",
+        {"case": case, "composite": composite, "form": form, "next_url": next_url},
+        status=400 if form.errors else 200,
+    )
 
 
 @login_required

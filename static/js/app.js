@@ -32,10 +32,23 @@ function setUpUpload(form) {
     }
   });
 
+  const problem = form.querySelector("[data-upload-problem]");
+  const submit = form.querySelector("[data-upload-submit]");
+  function refuse(message) {
+    problem.textContent = message;
+    problem.hidden = false;
+    preview.hidden = true;
+    submit.disabled = true;
+    suggestion.textContent = "";
+  }
+
   input.addEventListener("change", async () => {
     const file = input.files[0];
+    problem.hidden = true;
+    submit.disabled = false;
     if (!file) { preview.hidden = true; return; }
     if (image.src) URL.revokeObjectURL(image.src);
+    image.onerror = () => refuse(`${file.name} cannot be shown as an image. Choose a PNG, JPEG, WebP or TIFF file.`);
     image.src = URL.createObjectURL(file);
     caption.textContent = `${file.name} · ${(file.size / 1024).toFixed(0)} KB`;
     preview.hidden = false;
@@ -47,7 +60,8 @@ function setUpUpload(form) {
         method: "POST", body, headers: { "X-CSRFToken": csrfToken(form) }, credentials: "same-origin",
       });
       const answer = await response.json();
-      if (!response.ok) { suggestion.textContent = answer.message; return; }
+      if (input.files[0] !== file) return;  // another file was chosen meanwhile
+      if (!response.ok) { refuse(answer.message); return; }
       if (!chosenByHand) style.value = answer.style;
       suggestion.textContent = `Suggested from the image: ${answer.label}. Change it if the drawing is another style.`;
     } catch (error) {
@@ -55,6 +69,33 @@ function setUpUpload(form) {
     }
   });
 }
+
+/* Forms that change something: a release needs a reason of more than spaces (the
+   browser's "required" takes spaces), and every such form sends once: its buttons wait
+   while the request is in flight. Delegated, so cards the progress poll swaps in work too. */
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  const reason = form.matches("[data-release]") ? form.querySelector("textarea[name=reason]") : null;
+  if (reason && reason.value.trim() === "") {
+    reason.setCustomValidity("Give a reason for releasing this composite.");
+    reason.reportValidity();
+    event.preventDefault();
+    return;
+  }
+  if (event.defaultPrevented || form.method.toLowerCase() !== "post") return;
+  const buttons = [...form.querySelectorAll("button[type=submit], button:not([type])")];
+  // Disabled after the browser has taken the form's data, so a named button still sends its value.
+  setTimeout(() => buttons.forEach((button) => { button.disabled = true; button.setAttribute("aria-busy", "true"); }));
+});
+document.addEventListener("input", (event) => {
+  if (event.target.matches("[data-release] textarea[name=reason]")) event.target.setCustomValidity("");
+});
+window.addEventListener("pageshow", () => {
+  document.querySelectorAll("button[aria-busy=true]").forEach((button) => {
+    button.disabled = false;
+    button.removeAttribute("aria-busy");
+  });
+});
 
 /* Face crop: the box over the sketch, drawn with the pointer or typed in. */
 function setUpCrop(section) {
@@ -92,7 +133,7 @@ function setUpCrop(section) {
     if (box[0] < box[2] && box[1] < box[3] && box[2] <= width && box[3] <= height) use(box, true);
   }
   fields.forEach((field) => field.addEventListener("change", typed));
-  reset.addEventListener("click", () => use(reset.dataset.detected.split(",").map(Number), false));
+  if (reset) reset.addEventListener("click", () => use(reset.dataset.detected.split(",").map(Number), false));
 
   function pixel(event) {
     const rect = stage.getBoundingClientRect();

@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from cases.tasks import recover_stalled
+from cases.tasks import recover_stalled, resend_lost
 
 
 class Command(BaseCommand):
@@ -23,8 +23,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, older_than: int, **options) -> None:
-        ids = recover_stalled(timedelta(seconds=older_than))
+        lost = resend_lost()
+        if lost:
+            self.stdout.write(f"Re-sent {len(lost)} job(s) the broker no longer held: {', '.join(map(str, lost))}")
+        ids = [pk for pk in recover_stalled(timedelta(seconds=older_than)) if pk not in lost]
         if ids:
             self.stdout.write(f"Re-enqueued {len(ids)} composite(s): {', '.join(map(str, ids))}")
-        else:
-            self.stdout.write("No stalled composites.")
+        elif not lost:
+            self.stdout.write("No lost jobs and no stalled composites.")
