@@ -128,6 +128,7 @@ def test_artist_investigator_and_auditor_work_a_case_end_to_end(browser, server,
     investigator.shoot("compare-candidate")
     page.get_by_text(re.compile("Release .* for dissemination")).first.click()
     page.get_by_label("Reason for release").first.fill("Press appeal approved by DI Shaw")
+    page.get_by_label("I understand that a release cannot be undone").first.check()
     page.get_by_role("button", name=re.compile("Release composite")).first.click()
     page.get_by_text("is released for dissemination").wait_for()
     with page.expect_download() as download:

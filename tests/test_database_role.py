@@ -17,7 +17,7 @@ import pytest
 from django.core import checks
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, ProgrammingError, connection, transaction
 from django.urls import reverse
 
 from audit import integrity, privileges, trail
@@ -241,3 +241,18 @@ def test_check_deploy_warns_when_the_app_connects_as_a_superuser_or_the_owner(ap
     assert "audit.W001" in warnings()  # the tests' own connection: a superuser, or the tables' owner
     with connected_as(app_role):
         assert "audit.W001" not in warnings()
+
+
+def test_a_temporary_table_cannot_stand_in_for_the_audit_table(app_role):
+    """Even for a role that may create temporary tables, the chain head's trigger reads the real
+    ``cases_auditevent``: its function's ``search_path`` is pinned (``audit.0004``)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"GRANT TEMPORARY ON DATABASE {connection.settings_dict['NAME']} TO {app_role.name}")
+    head = AuditChainHead.objects.get(pk=1)
+    with connected_as(app_role), connection.cursor() as cursor:
+        cursor.execute("CREATE TEMPORARY TABLE cases_auditevent (sequence bigint, hash varchar(64))")
+        cursor.execute("INSERT INTO cases_auditevent VALUES (%s, %s)", [head.sequence + 1, "f" * 64])
+        with pytest.raises(ProgrammingError, match="only moves forward by one"), transaction.atomic():
+            cursor.execute("UPDATE cases_auditchainhead SET sequence = sequence + 1, hash = %s", ["f" * 64])
+    head.refresh_from_db()
+    assert head.hash != "f" * 64
