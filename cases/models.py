@@ -140,19 +140,25 @@ def working_copy_upload_to(evidence: "WorkingCopy", filename: str) -> str:
 
 
 class WorkingCopy(models.Model):
-    """What is derived from an evidence image once, when it is stored (``cases.derived``).
+    """What a worker derives from an evidence image once, after it is stored (``cases.derived``).
 
     The working copy is the image at most ``derived.WORKING_SIDE`` pixels on
-    its longer side, EXIF orientation applied; pages crop and compare from
-    it, so no request decodes the original. ``face_box`` is the face the
-    aligner found, in the original's pixels; ``face_found`` is None until
-    the image has been looked at (images stored before working copies existed).
+    its longer side, EXIF orientation applied; ``face_box`` is the face the
+    aligner found, in the original's pixels; ``face_crop`` the aligned face
+    and ``face_descriptor`` dlib's descriptor of it. ``face_found`` is None
+    until a worker has looked (``derive_error`` says why it could not).
+    Pages show and compare these, so no request decodes an original or runs
+    a network.
     """
 
     working_copy = models.FileField(upload_to=working_copy_upload_to, max_length=200, blank=True)
     working_copy_sha256 = models.CharField(max_length=64, blank=True)
     face_box = models.JSONField(null=True, blank=True)
     face_found = models.BooleanField(null=True)
+    face_crop = models.FileField(max_length=200, blank=True, help_text="The aligned face, as the network sees it.")
+    face_crop_sha256 = models.CharField(max_length=64, blank=True)
+    face_descriptor = models.JSONField(null=True, blank=True, help_text="dlib's 128-number face descriptor.")
+    derive_error = models.TextField(blank=True, help_text="Why the image could not be looked at, if it could not.")
 
     class Meta:
         abstract = True
@@ -254,6 +260,9 @@ class Composite(models.Model):
     model_name = models.CharField(max_length=100, blank=True)
     weights_sha256 = models.CharField(max_length=64, blank=True)
     parameters = models.JSONField(default=dict, blank=True)
+    face_descriptor = models.JSONField(
+        null=True, blank=True, help_text="dlib's descriptor of the composite's face, made once by a worker."
+    )
     device = models.CharField(max_length=64, blank=True)
     batch_size = models.PositiveSmallIntegerField(null=True, blank=True)
     code_version = models.CharField(max_length=64, blank=True)

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 import audit
 from audit.trail import record_denial
-from inversion import inference
+from inversion import cards
 
 from . import custody, derived, tasks
 from .access import Ability, can_create_case, require
@@ -366,8 +366,8 @@ def _identical_composite(sketch: WitnessSketch, style: str, parameters: dict) ->
 def installed_weights_sha256(style: str) -> str:
     """The SHA-256 of the weights installed for ``style``, from its model card ("" when there is none)."""
     try:
-        return inference.model_card(style).get("weights_sha256", "")
-    except (inference.WeightsError, ValueError):
+        return cards.model_card(style).get("weights_sha256", "")
+    except (cards.WeightsError, ValueError):
         return ""
 
 

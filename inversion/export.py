@@ -21,8 +21,8 @@ from pathlib import Path
 import torch
 
 from inversion import STYLES
+from inversion.cards import WEIGHTS_DIR, superseded_card_path
 from inversion.checkpoints import half_precision, load_checkpoint, save_checkpoint, sha256_of
-from inversion.inference import WEIGHTS_DIR, superseded_card_path
 from inversion.model import IN_CHANNELS, SketchInversionNet, count_parameters
 from inversion.sketches import SketchParams
 

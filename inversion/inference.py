@@ -10,8 +10,6 @@ resolution. Results are deterministic for the same input and weights.
 
 from __future__ import annotations
 
-import json
-import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,17 +19,10 @@ import torch
 from PIL import Image, ImageOps
 
 from inversion import STYLES, align
+from inversion.cards import WeightsError, model_card, weights_path
 from inversion.checkpoints import load_checkpoint, sha256_of
 from inversion.data import as_style, to_image, to_tensor
 from inversion.model import IN_CHANNELS, SketchInversionNet
-
-#: The shipped weights; ``INVERSION_WEIGHTS_DIR`` points elsewhere (tests, a
-#: deployment that mounts its own verified weights with their cards).
-WEIGHTS_DIR = Path(os.environ.get("INVERSION_WEIGHTS_DIR") or Path(__file__).resolve().parent / "weights")
-
-
-class WeightsError(RuntimeError):
-    """The weights file is missing, unreadable or not the one its card names."""
 
 
 @dataclass(frozen=True)
@@ -57,41 +48,6 @@ class Inversion:
     composite: Image.Image  # RGB, resolution x resolution
     sketch: Image.Image  # the aligned sketch crop the network saw
     face: align.AlignedFace
-
-
-def weights_path(style: str) -> Path:
-    return WEIGHTS_DIR / f"{style}.pt"
-
-
-def model_card(style: str) -> dict:
-    card = WEIGHTS_DIR / f"{style}.json"
-    if not card.is_file():
-        raise WeightsError(f"no model card {card} for the {style} model")
-    return json.loads(card.read_text())
-
-
-def superseded_card_path(style: str, sha256: str, weights_dir: Path | None = None) -> Path:
-    """Where the card of weights once shipped for ``style`` is kept after new
-    weights replaced them (``inversion.export`` moves it there)."""
-    return (weights_dir or WEIGHTS_DIR) / "superseded" / f"{style}-{sha256[:12]}.json"
-
-
-def card_of_weights(style: str, sha256: str) -> dict | None:
-    """The model card of the exact weights ``sha256`` of ``style``: the
-    shipped card, or a superseded one kept for the composites those weights
-    made (marked ``"superseded": True``); None when no card names them."""
-    try:
-        card = model_card(style)
-    except WeightsError:
-        card = {}
-    if card.get("weights_sha256") == sha256:
-        return card
-    path = superseded_card_path(style, sha256)
-    if path.is_file():
-        card = json.loads(path.read_text())
-        if card.get("weights_sha256") == sha256:
-            return card | {"superseded": True}
-    return None
 
 
 def verified_weights(style: str) -> tuple[Path, str]:

@@ -7,7 +7,7 @@ from accounts.roles import GlobalRole
 from audit.models import AuditEvent
 from cases.models import CaseMembership
 from forensics.celery import app as celery_app
-from inversion import STYLES, inference
+from inversion import STYLES, cards, inference
 
 from . import triggers
 from .browser import browser, server  # noqa: F401  (fixtures of the browser tests)
@@ -124,7 +124,7 @@ def random_weights(tmp_path_factory, monkeypatch):
     folder = tmp_path_factory.mktemp("weights")
     for style in STYLES:
         write_random_weights(folder, style)
-    monkeypatch.setattr(inference, "WEIGHTS_DIR", folder)
+    monkeypatch.setattr(cards, "WEIGHTS_DIR", folder)
     inference.reset_models()
     yield folder
     inference.reset_models()

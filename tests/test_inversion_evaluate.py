@@ -3,13 +3,13 @@ import json
 import pytest
 from PIL import Image
 
-from inversion import evaluate, inference
+from inversion import cards, evaluate, inference
 
 from .inversion_fixtures import generated_face, write_random_weights
 
 
 def test_evaluate_writes_the_figures_for_composites_and_raw_sketches(tmp_path, monkeypatch):
-    monkeypatch.setattr(inference, "WEIGHTS_DIR", tmp_path / "weights")
+    monkeypatch.setattr(cards, "WEIGHTS_DIR", tmp_path / "weights")
     write_random_weights(tmp_path / "weights", "grayscale")
     inference.reset_models()
     for i in range(4):

@@ -1,6 +1,6 @@
 import json
 
-from inversion import inference
+from inversion import cards, inference
 from inversion.checkpoints import save_checkpoint, sha256_of
 from inversion.export import export, lineage_of
 from inversion.model import SketchInversionNet
@@ -30,7 +30,7 @@ def test_exported_weights_are_half_precision_with_a_card_the_loader_trusts(tmp_p
     assert card["training"]["steps"] == 5 and card["parameters"] > 1_600_000
     assert weights.stat().st_size < 4_000_000  # float16: about 2 bytes a parameter
 
-    monkeypatch.setattr(inference, "WEIGHTS_DIR", tmp_path / "w")
+    monkeypatch.setattr(cards, "WEIGHTS_DIR", tmp_path / "w")
     inference.reset_models()
     try:
         assert inference.load_model("line", device="cpu").weights_sha256 == card["weights_sha256"]
@@ -81,13 +81,13 @@ def test_new_weights_keep_the_replaced_cards_figures_and_limitations(tmp_path, m
     kept = tmp_path / "w" / "superseded" / f"line-{old['weights_sha256'][:12]}.json"
     assert json.loads(kept.read_text()) == old
 
-    monkeypatch.setattr(inference, "WEIGHTS_DIR", tmp_path / "w")
+    monkeypatch.setattr(cards, "WEIGHTS_DIR", tmp_path / "w")
     current = json.loads((tmp_path / "w" / "line.json").read_text())
     assert current["weights_sha256"] != old["weights_sha256"]
-    assert inference.card_of_weights("line", current["weights_sha256"])["limitations"] == ["B"]
-    earlier = inference.card_of_weights("line", old["weights_sha256"])
+    assert cards.card_of_weights("line", current["weights_sha256"])["limitations"] == ["B"]
+    earlier = cards.card_of_weights("line", old["weights_sha256"])
     assert earlier["limitations"] == ["A"] and earlier["superseded"] is True
-    assert inference.card_of_weights("line", "0" * 64) is None
+    assert cards.card_of_weights("line", "0" * 64) is None
 
     kept.write_text(json.dumps(old | {"weights_sha256": "f" * 64}))  # a card that names other weights
-    assert inference.card_of_weights("line", old["weights_sha256"]) is None
+    assert cards.card_of_weights("line", old["weights_sha256"]) is None

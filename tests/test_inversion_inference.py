@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inversion import inference
+from inversion import cards, inference
 from inversion.inference import WeightsError, invert, invert_faces, load_model
 
 from .inversion_fixtures import generated_face, write_random_weights
@@ -15,7 +15,7 @@ def weights_dir(tmp_path, monkeypatch):
     folder = tmp_path / "weights"
     for style in ("line", "grayscale", "color"):
         write_random_weights(folder, style)
-    monkeypatch.setattr(inference, "WEIGHTS_DIR", folder)
+    monkeypatch.setattr(cards, "WEIGHTS_DIR", folder)
     inference.reset_models()
     yield folder
     inference.reset_models()

@@ -14,7 +14,7 @@ from PIL import Image
 
 import audit
 from inversion import align
-from inversion.inference import card_of_weights
+from inversion.cards import card_of_weights
 
 from .. import derived, services
 from ..access import Ability, abilities, get_case_for
