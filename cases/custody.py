@@ -8,10 +8,19 @@ file on every download and export and refuses to hand out bytes that no
 longer match the hash recorded at upload. A mismatch is an
 ``integrity_failed`` audit event, committed even though the read fails, so
 the auditor sees it.
+
+A store that does not answer (S3 down, a connection refused or cut, a 5xx;
+a local disk that fails) is none of these: every storage call here raises
+``StorageUnavailable`` for it, and nothing is recorded against the file.
+Uploads answer 503; render jobs wait and retry (``cases.pipeline``).
 """
 
 import hashlib
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+from botocore import exceptions as boto
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, default_storage
 from django.db import models, transaction
@@ -21,6 +30,22 @@ from django.http import HttpRequest
 import audit
 
 from .models import Case
+
+log = logging.getLogger(__name__)
+
+#: What a user is told when an upload meets a storage outage.
+UNAVAILABLE_MESSAGE = (
+    "Evidence storage is unavailable at the moment, so nothing was stored. "
+    "Try again in a few minutes; if this goes on, tell your administrator."
+)
+
+
+class StorageUnavailable(Exception):
+    """The store did not answer, or answered that it cannot serve now.
+
+    It passes: the same call may succeed later. The message says which file
+    and what failed, for the log; tell users ``UNAVAILABLE_MESSAGE``.
+    """
 
 
 class CustodyError(Exception):
@@ -51,14 +76,18 @@ def store(
     digest = hashlib.sha256(data).hexdigest()
     if digest not in name:
         raise ValueError(f"{name} is not named by its content's SHA-256 {digest}")
-    if storage.exists(name):
+    with storage_call(name):
+        taken = storage.exists(name)
+    if taken:
         _check_stored(storage, name, digest, user=user, request=request, case=case)
         return False
-    saved = storage.save(name, ContentFile(data))
+    with storage_call(name):
+        saved = storage.save(name, ContentFile(data))
     if saved != name:
         # Another writer stored the same name in between and the storage kept
         # both. Ours is a spare copy, not evidence: remove it, check theirs.
-        storage.delete(saved)
+        with storage_call(saved):
+            storage.delete(saved)
         _check_stored(storage, name, digest, user=user, request=request, case=case)
         return False
     return True
@@ -78,14 +107,15 @@ def open_verified(
     Raises ``CustodyError`` when the file is missing or altered, after
     recording an ``integrity_failed`` event with the expected and actual
     SHA-256: every mismatch, found by a download, an export or a worker,
-    is audited the same way. Call it outside any transaction
+    is audited the same way. Raises ``StorageUnavailable``, and records
+    nothing, when the store does not answer. Call it outside any transaction
     (``RuntimeError`` otherwise): the event must be committed even though
     the caller's work fails.
     """
     _require_no_transaction()
     name = field_file.name
     try:
-        with field_file.storage.open(name, "rb") as stored:
+        with storage_call(name), field_file.storage.open(name, "rb") as stored:
             data = stored.read()
     except FileNotFoundError:
         _record_failure(name, expected_sha256, None, user=user, request=request, case=case, obj=obj)
@@ -97,8 +127,32 @@ def open_verified(
     return data
 
 
+@contextmanager
+def storage_call(name: str) -> Iterator[None]:
+    """Turn a storage backend's sign that the store is down into ``StorageUnavailable``.
+
+    botocore's connection and HTTP client errors (refused, reset, timed
+    out), an S3 answer in the 5xx range, and an ``OSError`` from a local
+    disk count; a missing file (``FileNotFoundError``, S3's 404) and a
+    refusal (S3's 403) do not.
+    """
+    try:
+        yield
+    except FileNotFoundError:
+        raise
+    except (boto.ConnectionError, boto.HTTPClientError, boto.ClientError, OSError) as error:
+        if isinstance(error, boto.ClientError) and _http_status(error) < 500:
+            raise
+        log.warning("storage unavailable for %s: %s: %s", name, type(error).__name__, error)
+        raise StorageUnavailable(f"storage unavailable for {name}: {type(error).__name__}: {error}") from error
+
+
+def _http_status(error: boto.ClientError) -> int:
+    return error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+
+
 def _check_stored(storage: Storage, name: str, digest: str, **who) -> None:
-    with storage.open(name, "rb") as stored:
+    with storage_call(name), storage.open(name, "rb") as stored:
         actual = hashlib.sha256(stored.read()).hexdigest()
     if actual != digest:
         _record_failure(name, digest, actual, **who)

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 
 from .. import services
 from ..access import Ability, get_case_for
+from ..custody import UNAVAILABLE_MESSAGE, StorageUnavailable
 from ..evidence import image_response, read_verified, record_view
 from ..models import Case, CaseMembership, Composite, WitnessSketch
 from ..upload_requests import unreadable_upload
@@ -25,6 +26,7 @@ ERRORS = {
     403: OpenApiResponse(s.MessageSerializer, description="Your role does not allow this"),
     404: OpenApiResponse(s.MessageSerializer, description="No such case (or not a member)"),
 }
+UNAVAILABLE = OpenApiResponse(s.MessageSerializer, description="Evidence storage is unavailable; nothing was stored")
 IMAGE = OpenApiResponse(OpenApiTypes.BINARY, description="The image, checked against its SHA-256")
 
 
@@ -91,7 +93,7 @@ class SketchList(generics.GenericAPIView):
         sketches = WitnessSketch.objects.filter(case=case).select_related("uploaded_by")
         return Response(s.SketchSerializer(sketches, many=True).data)
 
-    @extend_schema(request=s.SketchUploadSerializer, responses={201: s.SketchSerializer, **ERRORS})
+    @extend_schema(request=s.SketchUploadSerializer, responses={201: s.SketchSerializer, **ERRORS, 503: UNAVAILABLE})
     def post(self, request: Request, pk: int) -> Response:
         case = get_case_for(request.user, pk, request, ability=Ability.UPLOAD_SKETCH)
         problem = unreadable_upload(request, user=request.user, case=case, object_type="witnesssketch")
@@ -103,17 +105,30 @@ class SketchList(generics.GenericAPIView):
         revises = None
         if data.get("revises") is not None:
             revises = get_object_or_404(WitnessSketch, case=case, pk=data["revises"])
-        sketch = services.add_sketch(
-            case,
-            data["image"],
-            user=request.user,
-            style=data.get("style") or None,
-            filename=data["image"].name,
-            witness_reference=data["witness_reference"],
-            interview_notes=data["interview_notes"],
-            revises=revises,
-            request=request,
-        )
+        try:
+            sketch = services.add_sketch(
+                case,
+                data["image"],
+                user=request.user,
+                style=data.get("style") or None,
+                filename=data["image"].name,
+                witness_reference=data["witness_reference"],
+                interview_notes=data["interview_notes"],
+                revises=revises,
+                request=request,
+            )
+        except StorageUnavailable as error:
+            services.record_upload_rejected(
+                user=request.user,
+                case=case,
+                object_type="witnesssketch",
+                reason="storage_unavailable",
+                message=UNAVAILABLE_MESSAGE,
+                filename=data["image"].name,
+                details={"error": str(error)[:200]},
+                request=request,
+            )
+            return Response({"message": UNAVAILABLE_MESSAGE}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
         return Response(s.SketchSerializer(sketch).data, status=status.HTTP_201_CREATED)
 
 

@@ -7,6 +7,8 @@ image with its provenance, or a failure that says why (docs/PIPELINE.md).
     render(pk): claim pk and up to N-1 waiting composites of its style   (jobs.py)
                 ──► reuse an earlier output, or run the network once for the batch
                 ──► encode (label, provenance) ──► store ──► done / failed   (rendering.py)
+                a transient error (database, broker, storage down) ──► requested again, ``Interrupted``:
+                tasks.render retries with backoff
     tasks.recover(): re-enqueue composites left requested or running too long   (jobs.stalled)
 """
 
@@ -20,6 +22,7 @@ from .jobs import (
     RenderError,
     StorageUnavailable,
     claim,
+    delete_lost_outputs,
     request_parameters,
     requeue,
     stalled,
@@ -53,6 +56,7 @@ def render(composite_id: int, *, batch_size: int) -> None:
     try:
         jobs = claim(composite_id, batch_size=batch_size, worker=worker_name())
         if jobs:
+            delete_lost_outputs(jobs)
             run(jobs)
     except TRANSIENT_ERRORS as error:
         unfinished = [job for job in jobs if not job.finished]

@@ -29,6 +29,7 @@ from django.utils import timezone
 
 import audit
 
+from ..custody import StorageUnavailable
 from ..models import Composite
 
 log = logging.getLogger(__name__)
@@ -47,10 +48,6 @@ LOCK_CLASS = 5101
 
 class RenderError(Exception):
     """This composite cannot be rendered. The message is shown to the user."""
-
-
-class StorageUnavailable(Exception):
-    """The storage backend did not answer or refused a write."""
 
 
 #: Errors that pass (a database, broker or storage restart): the job is retried with backoff.
@@ -122,8 +119,6 @@ def claim(composite_id: int, *, batch_size: int, worker: str) -> list[Job]:
                 )
                 batch += [composite for composite in waiting if _take(composite, held)]
             jobs = _start(batch, worker)
-        orphans = [_pending_output(job.composite) for job in jobs if job.attempt > 1]
-        delete_unreferenced([name for name in orphans if name])
     except BaseException:
         unlock(held)
         raise
@@ -228,6 +223,16 @@ def locked_if_ours(job: Job) -> Composite | None:
     return row
 
 
+def delete_lost_outputs(jobs: list[Job]) -> None:
+    """Delete what earlier attempts of ``jobs`` stored and did not finish (``note_pending``).
+
+    Runs after ``claim``, as part of the job: a store that is down here
+    interrupts the job like one that is down while rendering.
+    """
+    orphans = [_pending_output(job.composite) for job in jobs if job.attempt > 1]
+    delete_unreferenced([name for name in orphans if name])
+
+
 def note_pending(job: Job, name: str) -> bool:
     """Write the output's name on the row before storing it, so a worker that
     dies between storing and finishing leaves a file the next attempt can find."""
@@ -294,7 +299,10 @@ def delete_unreferenced(names: list[str]) -> None:
     for name in names:
         if not Composite.objects.filter(image=name).exists() and exists(name):
             log.info("deleting %s, written by an attempt that did not finish", name)
-            default_storage.delete(name)
+            try:
+                default_storage.delete(name)
+            except Exception as error:
+                raise StorageUnavailable(f"cannot delete {name}: {error}") from error
 
 
 def stalled(older_than: timedelta | None = None) -> list[Composite]:

@@ -260,6 +260,8 @@ def read_sketch(composite: Composite) -> Image.Image:
             "The stored sketch file does not match its recorded SHA-256, so it was not used. "
             "This is recorded in the audit trail."
         ) from None
+    except StorageUnavailable:
+        raise
     except Exception as error:
         raise StorageUnavailable(f"cannot read {sketch.original.name}: {error}") from error
     try:
@@ -290,6 +292,8 @@ def _store(name: str, data: bytes) -> bool:
         return custody.store(name, data)
     except custody.CustodyError as error:
         raise RenderError(f"The composite could not be stored: {error}") from None
+    except StorageUnavailable:
+        raise
     except Exception as error:
         raise StorageUnavailable(f"cannot store {name}: {error}") from error
 

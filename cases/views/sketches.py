@@ -20,7 +20,7 @@ from .. import services
 from ..access import Ability, abilities, get_case_for
 from ..boxes import check_box
 from ..candidates import image_array
-from ..custody import CustodyError
+from ..custody import UNAVAILABLE_MESSAGE, CustodyError, StorageUnavailable
 from ..evidence import altered_response, image_response, read_verified, record_view
 from ..forms import CompositeRequestForm, SketchForm
 from ..models import Composite, Style, WitnessSketch
@@ -65,6 +65,19 @@ def sketch_upload(request: HttpRequest, pk: int) -> HttpResponse:
             )
         except ValidationError as error:
             form.add_error("image", " ".join(error.messages))
+        except StorageUnavailable as error:
+            services.record_upload_rejected(
+                user=request.user,
+                case=case,
+                object_type="witnesssketch",
+                reason="storage_unavailable",
+                message=UNAVAILABLE_MESSAGE,
+                filename=upload.name,
+                details={"error": str(error)[:200]},
+                request=request,
+            )
+            messages.error(request, UNAVAILABLE_MESSAGE)
+            return render(request, "cases/sketch_form.html", {"case": case, "form": form}, status=503)
         else:
             messages.success(request, f"Sketch {sketch.pk} is stored. Check the face crop, then request composites.")
             return redirect("sketch_detail", case.pk, sketch.pk)
