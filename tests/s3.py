@@ -103,7 +103,7 @@ class SeaweedFS:
         ]
 
     def start(self, timeout: float = 60) -> None:
-        """Start the server and wait until it answers S3 requests signed with our keys."""
+        """Start the server (again: same ports, same data) and wait until ``check`` passes."""
         assert self.process is None or self.process.poll() is not None, "SeaweedFS is already running"
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
