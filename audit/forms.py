@@ -2,7 +2,11 @@
 
 from django import forms
 
+from .actions import READS
 from .models import AuditEvent
+
+#: What the log shows: the audit log page starts with changes and refusals.
+KINDS = [("all", "Everything"), ("changes", "Changes and refusals (no page views)"), ("reads", "Page views only")]
 
 
 class AuditFilterForm(forms.Form):
@@ -12,6 +16,7 @@ class AuditFilterForm(forms.Form):
     outcome = forms.ChoiceField(label="Outcome", choices=[("", "Any"), *AuditEvent.Outcome.choices], required=False)
     since = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    kind = forms.ChoiceField(label="Show", choices=KINDS, required=False)
 
     def filter(self, events):
         """``events`` narrowed by the valid filters."""
@@ -28,6 +33,10 @@ class AuditFilterForm(forms.Form):
             events = events.filter(timestamp__date__gte=data["since"])
         if data.get("until"):
             events = events.filter(timestamp__date__lte=data["until"])
+        if data.get("kind") == "changes":
+            events = events.exclude(action__in=READS)
+        elif data.get("kind") == "reads":
+            events = events.filter(action__in=READS)
         return events
 
     def applied(self) -> dict[str, str]:

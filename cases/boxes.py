@@ -27,3 +27,9 @@ NO_FACE_MESSAGE = (
     "The aligner found no face in this sketch. Draw the face box over the face, or tick "
     "\u201cThe box is on the face\u201d if the box shown is right, then request composites again."
 )
+
+#: Said when composites are asked for before a worker has looked for the face.
+STILL_LOOKING_MESSAGE = (
+    "The face in this sketch is still being looked for; the page shows the box in a moment. "
+    "Or draw the face box yourself."
+)

@@ -1,8 +1,9 @@
 """Candidate photos: a possible suspect's photo set beside a case's composites.
 
-``services.add_candidate_photo`` stores the photo as evidence. ``similarity`` gives dlib's face-descriptor
-distance between a composite and a candidate: a lead for an investigator to
-follow up, never an identification.
+``services.add_candidate_photo`` stores the photo as evidence; workers
+describe its face (``derived``) and each composite's (``composite_descriptor``).
+``similarity`` gives the distance between two such descriptors: a lead for an
+investigator to follow up, never an identification.
 """
 
 import math
@@ -10,8 +11,6 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
-
-from inversion import align
 
 from .uploads import processing_image
 
@@ -41,8 +40,8 @@ _recognizer = None
 def recognizer():
     """dlib's face-recognition network, loaded once per process.
 
-    Imported here, not at the top: ``inversion.evaluate`` pulls in PyTorch,
-    which the web process needs only when someone compares faces.
+    Imported here, not at the top: ``inversion.evaluate`` pulls in PyTorch and
+    dlib, which only workers load (``derive``, ``describe_composite``).
     """
     global _recognizer
     with _lock:
@@ -53,17 +52,19 @@ def recognizer():
         return _recognizer
 
 
-def similarity(composite_png: bytes, candidate: np.ndarray, box: tuple[int, int, int, int] | None) -> Similarity:
-    """dlib's descriptor distance between a composite (an aligned face crop
-    above its label band) and a candidate photo (uint8 RGB), aligned here on
-    its face ``box`` (None: the aligner found no face in it)."""
-    if box is None:
-        return Similarity(None, "No face was found in the candidate photo, so no similarity can be given.")
+def composite_descriptor(composite_png: bytes) -> list[float]:
+    """dlib's descriptor of a composite's face (the aligned crop above its label band); a worker's job."""
     composite = image_array(composite_png)
-    composite = np.ascontiguousarray(composite[: composite.shape[1]])  # the face, without the label band
-    face = align.align(candidate, size=composite.shape[0], box=box)
-    descriptors = recognizer().describe([composite, face.image])
-    distance = float(np.linalg.norm(descriptors[0] - descriptors[1]))
+    face = np.ascontiguousarray(composite[: composite.shape[1]])
+    return [float(value) for value in recognizer().describe([face])[0]]
+
+
+def similarity(composite: list[float], candidate: list[float] | None) -> Similarity:
+    """The distance between a composite's and a candidate photo's face descriptors
+    (None for the candidate: no face was found in the photo)."""
+    if candidate is None:
+        return Similarity(None, "No face was found in the candidate photo, so no similarity can be given.")
+    distance = float(np.linalg.norm(np.asarray(composite) - np.asarray(candidate)))
     shown = f"{math.floor(distance * 1000) / 1000:.3f}"  # truncated: 0.5996 must not read 0.600
     if distance < SAME_PERSON_THRESHOLD:
         note = (

@@ -18,9 +18,9 @@ import audit
 from audit.trail import record_denial
 from inversion import cards
 
-from . import custody, derived, tasks
+from . import custody, tasks
 from .access import Ability, can_create_case, require
-from .boxes import NO_FACE_MESSAGE
+from .boxes import NO_FACE_MESSAGE, STILL_LOOKING_MESSAGE
 from .models import (
     CandidatePhoto,
     Case,
@@ -231,12 +231,10 @@ def add_sketch(
         interview_notes=interview_notes,
         revises=revises,
     )
-    looked_at = derived.derive(image.data)
     name = sketch_upload_to(sketch, f"upload.{image.extension}")
     stored_now = custody.store(name, image.data, user=user, request=request, case=case)
     sketch.original.name = name
     try:
-        derived.attach(sketch, looked_at, user=user, request=request, case=case)
         with transaction.atomic():
             sketch.save(force_insert=True)
             audit.record(
@@ -252,15 +250,14 @@ def add_sketch(
                     "notes": list(image.notes),
                     "style": sketch.style,
                     "revises": revises.pk if revises else None,
-                    "face_found": sketch.face_found,
                 },
             )
     except Exception:
         if stored_now and not WitnessSketch.objects.filter(sha256=sketch.sha256).exists():
             default_storage.delete(name)
-        if sketch.working_copy.name:
-            derived.forget_unreferenced(sketch.working_copy.name)
         raise
+    tasks.enqueue_derive(sketch)
+    sketch.refresh_from_db()  # without a broker the job has just run
     return sketch
 
 
@@ -287,11 +284,9 @@ def add_candidate_photo(
         height=image.height,
         label=label.strip(),
     )
-    looked_at = derived.derive(image.data)
     photo.image.name = candidate_upload_to(photo, f"upload.{image.extension}")
     stored_now = custody.store(photo.image.name, image.data, user=user, request=request, case=case)
     try:
-        derived.attach(photo, looked_at, user=user, request=request, case=case)
         with transaction.atomic():
             photo.save(force_insert=True)
             audit.record(
@@ -304,15 +299,14 @@ def add_candidate_photo(
                     "size": photo.size,
                     "label": photo.label,
                     "filename": photo.original_filename,
-                    "face_found": photo.face_found,
                 },
             )
     except Exception:
         if stored_now and not CandidatePhoto.objects.filter(sha256=photo.sha256).exists():
             default_storage.delete(photo.image.name)
-        if photo.working_copy.name:
-            derived.forget_unreferenced(photo.working_copy.name)
         raise
+    tasks.enqueue_derive(photo)
+    photo.refresh_from_db()  # without a broker the job has just run
     return photo
 
 
@@ -331,8 +325,9 @@ def request_composite(
     require(user, Ability.REQUEST_COMPOSITE, sketch.case, request)
     style = Style(style)
     parameters = parameters or {}
-    derived.ensure(sketch, case=sketch.case, request=request)
-    if not sketch.face_found and not parameters.get("box"):
+    if sketch.face_found is None and not parameters.get("box"):
+        raise ValidationError(STILL_LOOKING_MESSAGE)
+    if sketch.face_found is False and not parameters.get("box"):
         raise ValidationError(NO_FACE_MESSAGE)
     with transaction.atomic():
         WitnessSketch.objects.select_for_update().filter(pk=sketch.pk).first()  # one request at a time per sketch

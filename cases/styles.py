@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from inversion.sketches import suggest_style
+from inversion.styles import suggest_style
 
 from .uploads import processing_image
 

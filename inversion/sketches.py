@@ -176,17 +176,3 @@ def _jitter(sketch: np.ndarray, params: SketchParams) -> np.ndarray:
     matrix = cv2.getRotationMatrix2D((width / 2, height / 2), params.rotation, params.scale)
     matrix[:, 2] += (params.shift_x, params.shift_y)
     return cv2.warpAffine(sketch, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-
-
-def suggest_style(image: np.ndarray) -> str:
-    """Guess the style of an uploaded sketch: colour when the channels differ
-    noticeably, line when nearly every pixel is paper or ink, else grayscale."""
-    if image.ndim == 3 and image.shape[2] >= 3:
-        rgb = image[..., :3].astype(np.float32)
-        if np.abs(rgb - rgb.mean(axis=2, keepdims=True)).mean() > 6.0:
-            return "color"
-        gray = rgb.mean(axis=2)
-    else:
-        gray = image.astype(np.float32)
-    midtones = np.mean((gray > 40) & (gray < 215))
-    return "line" if midtones < 0.12 else "grayscale"

@@ -9,6 +9,7 @@ Production keeps MinIO (docker-compose.yml); both speak S3 to django-storages.
 
 import json
 import os
+import pickle
 import shutil
 import signal
 import socket
@@ -201,11 +202,12 @@ class SeaweedFS:
     def storage(self, bucket: str) -> dict:
         """``STORAGES["default"]`` exactly as forensics/settings.py builds it from ``environ(bucket)``."""
         env = {**os.environ, **self.environ(bucket), "DEBUG": "1"}
-        script = "import json, forensics.settings as s; print(json.dumps(s.STORAGES['default']))"
+        # Pickled, not JSON: the options hold a botocore ``Config`` (timeouts, retries).
+        script = "import pickle, forensics.settings as s; print(pickle.dumps(s.STORAGES['default']).hex())"
         result = subprocess.run(
             [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, check=True
         )
-        return json.loads(result.stdout)
+        return pickle.loads(bytes.fromhex(result.stdout.strip()))
 
 
 @pytest.fixture(scope="session")

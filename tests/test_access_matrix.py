@@ -42,7 +42,7 @@ from PIL import Image
 
 from accounts import tokens
 from audit.models import AuditEvent
-from cases import custody
+from cases import custody, tasks
 from cases.models import CandidatePhoto, CaseMembership, Composite, WitnessSketch
 
 from . import state
@@ -201,6 +201,8 @@ def evidence(case, uploader, grey: int) -> dict[str, int]:
     candidate = CandidatePhoto.objects.create(
         case=case, uploaded_by=uploader, image=name, sha256=digest, size=1, width=64, height=64, label="custody 1"
     )
+    for item in (sketch, candidate):  # what a worker derives after an upload
+        tasks.derive.apply(args=(item._meta.model_name, item.pk))
     return {"sketch_pk": sketch.pk, "composite_pk": composite.pk, "candidate_pk": candidate.pk}
 
 

@@ -81,12 +81,12 @@ def test_reading_inside_a_transaction_is_refused_so_a_failure_is_never_rolled_ba
         custody.open_verified(sketch.original, sketch.sha256, user=investigator, obj=sketch)
 
 
-def test_an_altered_sketch_is_not_served_and_the_viewer_is_told(client, sketch, investigator, case, audit_log):
+def test_an_altered_sketch_is_not_downloaded_and_the_downloader_is_told(client, sketch, investigator, case, audit_log):
     alter_on_disk(sketch.original.name)
     client.login(username=investigator.username, password=PASSWORD)
     audit_log.mark()
 
-    response = client.get(reverse("sketch_image", args=[case.pk, sketch.pk]))
+    response = client.get(reverse("sketch_image", args=[case.pk, sketch.pk]), {"download": "1"})
 
     assert response.status_code == 409
     assert b"no longer matches the fingerprint" in response.content

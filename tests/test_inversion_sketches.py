@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from inversion.sketches import STYLES, SketchParams, suggest_style, synthesize
+from inversion.sketches import STYLES, SketchParams, synthesize
+from inversion.styles import suggest_style
 
 from .inversion_fixtures import generated_face
 

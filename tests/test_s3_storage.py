@@ -207,7 +207,7 @@ def test_an_object_altered_in_the_bucket_is_refused_on_download_and_export_and_a
     in_bucket.write(sketch.original.name, altered)
     client.force_login(investigator)
 
-    download = client.get(reverse("sketch_image", args=[case.pk, sketch.pk]))
+    download = client.get(reverse("sketch_image", args=[case.pk, sketch.pk]), {"download": "1"})
     export = client.get(reverse("case_export", args=[case.pk]))
 
     assert download.status_code == export.status_code == 409
@@ -287,6 +287,20 @@ def test_an_upload_while_the_store_is_down_is_a_503_that_leaves_nothing_behind(
 
     assert send().status_code in (201, 302)  # the store is back: the same upload goes through
     assert WitnessSketch.objects.filter(sha256=sha256(face_png(31))).count() == 1
+
+
+def test_reading_evidence_while_the_store_is_down_is_a_clear_503(client, api, case, investigator, sketch, seaweedfs):
+    client.force_login(investigator)
+    api.force_authenticate(investigator)
+    with seaweedfs.down():
+        download = client.get(reverse("sketch_image", args=[case.pk, sketch.pk]), {"download": "1"})
+        exported = client.get(reverse("case_export", args=[case.pk]))
+        through_api = api.get(reverse("api:sketch_image", args=[case.pk, sketch.pk]))
+    for response in (download, exported):
+        assert response.status_code == 503 and response["Retry-After"] == "30"
+        assert "Evidence storage is not answering" in response.content.decode()
+    assert through_api.status_code == 503 and "not answering" in through_api.json()["message"]
+    assert client.get(reverse("sketch_image", args=[case.pk, sketch.pk]), {"download": "1"}).status_code == 200
 
 
 def composite_trail(composite: Composite) -> list[tuple[str, dict]]:

@@ -10,6 +10,8 @@ from django.urls import reverse
 import audit
 from audit.models import AuditEvent
 
+from .web import add_sketch
+
 Action = AuditEvent.Action
 
 
@@ -24,13 +26,27 @@ def events(case, lead, artist):
 def test_auditors_and_admins_read_the_log_and_reading_is_audited(client, events, role, request, audit_log):
     client.force_login(request.getfixturevalue(role))
     audit_log.mark()
-    response = client.get(reverse("audit_list"))
+    response = client.get(reverse("audit_list"), {"kind": "all"})
     assert response.status_code == 200
     content = response.content.decode()
     assert "Evidence viewed" in content and "Page 1 of 2" in content
     assert reverse("audit_chain") in content  # the chain's state is one click away
     viewed = audit_log.new()[-1]
-    assert viewed.action == Action.AUDIT_VIEWED and viewed.details == {"filters": {}, "page": 1}
+    assert viewed.action == Action.AUDIT_VIEWED and viewed.details == {"filters": {"kind": "all"}, "page": 1}
+
+
+def test_the_log_starts_with_changes_and_names_objects_as_users_do(client, case, artist, auditor):
+    first = add_sketch(case, artist, seed=1)
+    revision = add_sketch(case, artist, seed=3, revises=first)
+    client.force_login(artist)
+    client.get(reverse("sketch_detail", args=[case.pk, revision.pk]))  # a page view
+    client.force_login(auditor)
+    page = client.get(reverse("audit_list"))
+    shown = [event.action for event, *_ in page.context["rows"]]
+    assert Action.SKETCH_UPLOADED in shown and Action.EVIDENCE_VIEWED not in shown
+    assert f"sketch {revision.pk} (revision of {first.pk})" in page.content.decode()
+    everything = client.get(reverse("audit_list"), {"kind": "all"})
+    assert Action.EVIDENCE_VIEWED in [event.action for event, *_ in everything.context["rows"]]
 
 
 @pytest.mark.parametrize("role", ["lead", "artist", "investigator", "outsider"])
@@ -52,13 +68,13 @@ def test_filters_narrow_the_log(client, events, auditor, case):
     assert by_outcome.context["total"] == 1
     by_user = client.get(reverse("audit_list"), {"user": "artist", "action": Action.EVIDENCE_VIEWED})
     assert by_user.context["total"] == 60
-    by_case = client.get(reverse("audit_list"), {"case": case.reference})
+    by_case = client.get(reverse("audit_list"), {"case": case.reference, "kind": "all"})
     assert by_case.context["total"] == 60
     by_date = client.get(reverse("audit_list"), {"since": "2000-01-01", "until": "2000-01-02"})
     assert by_date.context["total"] == 0 and b"No events match" in by_date.content
-    page_two = client.get(reverse("audit_list"), {"user": "artist", "page": 2})
+    page_two = client.get(reverse("audit_list"), {"user": "artist", "kind": "all", "page": 2})
     assert len(page_two.context["rows"]) == 10
-    assert b"user=artist&amp;page=1" in page_two.content
+    assert b"user=artist&amp;kind=all&amp;page=1" in page_two.content
 
 
 def body(response) -> str:

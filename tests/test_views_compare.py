@@ -5,15 +5,14 @@ import io
 import json
 import zipfile
 
-import numpy as np
 import pytest
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from audit.models import AuditEvent
 from cases import candidates, composite_png, provenance, services
 from cases.models import CandidatePhoto
-from inversion import align
 
 from .web import add_sketch, done_composite, face_png
 
@@ -46,7 +45,15 @@ def test_members_compare_a_sketch_with_its_composites(client, case, sketch, comp
     assert "data-overlay" in content and 'id="zoom"' in content
     event = audit_log.new()[-1]
     assert event.action == Action.COMPARISON_VIEWED
-    assert event.details == {"sketch": sketch.pk, "composites": [composite.pk], "candidate": None}
+    assert event.details == {
+        "sketch": sketch.pk,
+        "composites": [composite.pk],
+        "candidate": None,
+        "items": [
+            {"type": "witnesssketch", "id": sketch.pk, "sha256": sketch.sha256},
+            {"type": "composite", "id": composite.pk, "sha256": composite.output_sha256},
+        ],
+    }
 
 
 @pytest.mark.parametrize("role", ["outsider", "auditor"])
@@ -90,8 +97,10 @@ def test_candidate_image_and_crop_are_served_to_members_only(client, case, inves
     client.post(reverse("candidate_add", args=[case.pk]), {"image": photo_upload(), "label": "Custody 12"})
     photo = CandidatePhoto.objects.get()
     url = reverse("candidate_image", args=[case.pk, photo.pk])
-    assert client.get(url).content == face_png(3, 256)
-    assert client.get(url, {"crop": "1"})["Content-Type"] == "image/png"
+    assert b"".join(client.get(url).streaming_content) == face_png(3, 256)
+    crop = client.get(url, {"crop": "1"})
+    assert crop["Content-Type"] == "image/png"
+    assert b"".join(crop.streaming_content) == default_storage.open(photo.face_crop.name).read()
     client.force_login(outsider)
     assert client.get(url).status_code == 404
 
@@ -173,14 +182,8 @@ def test_only_investigators_and_leads_export(client, case, composite, role, stat
     assert client.get(reverse("case_export", args=[case.pk])).status_code == status
 
 
-def test_similarity_note_never_rounds_across_the_threshold(monkeypatch):
-    class Recognizer:
-        def describe(self, crops):
-            return np.array([[0.0, 0.0], [0.5996, 0.0]])
-
-    monkeypatch.setattr(candidates, "recognizer", Recognizer)
-    photo = candidates.image_array(face_png(3, 160))
-    result = candidates.similarity(face_png(1, 96), photo, align.detect(photo))
+def test_similarity_note_never_rounds_across_the_threshold():
+    result = candidates.similarity([0.0, 0.0], [0.5996, 0.0])
     assert result.below_threshold
     assert result.note.startswith("Distance 0.599 is below 0.6") and "not an identification" in result.note
 

@@ -110,23 +110,33 @@ def test_outsider_gets_404_for_the_sketch_and_its_files(client, case, sketch, ou
         assert client.get(reverse(name, args=[case.pk, sketch.pk])).status_code == 404, name
 
 
-def test_sketch_image_is_served_only_through_the_audited_view(client, case, sketch, investigator, audit_log):
+def test_viewing_is_audited_per_page_and_downloading_per_file(client, case, sketch, investigator, audit_log):
     client.force_login(investigator)
     audit_log.mark()
+    page = client.get(reverse("sketch_detail", args=[case.pk, sketch.pk]))
+    assert page.status_code == 200
     response = client.get(reverse("sketch_image", args=[case.pk, sketch.pk]))
     assert response.status_code == 200 and response["Content-Type"] == "image/png"
-    assert response.content == face_png()
-    assert response["Cache-Control"] == "private, no-store"
+    assert b"".join(response.streaming_content) == face_png()
+    assert response["Cache-Control"] == "private, max-age=86400, immutable"
+    thumbnail = client.get(reverse("sketch_image", args=[case.pk, sketch.pk]), {"thumb": "1"})
+    assert thumbnail["Content-Type"] == "image/webp"
     download = client.get(reverse("sketch_image", args=[case.pk, sketch.pk]), {"download": "1"})
     assert download["Content-Disposition"].startswith("attachment")
-    assert [e.action for e in audit_log.new()] == [Action.EVIDENCE_VIEWED, Action.EVIDENCE_DOWNLOADED]
+    assert download["Cache-Control"] == "private, no-store"
+    viewed, downloaded = audit_log.new()
+    assert (viewed.action, downloaded.action) == (Action.EVIDENCE_VIEWED, Action.EVIDENCE_DOWNLOADED)
+    assert viewed.details == {
+        "page": "sketch",
+        "items": [{"type": "witnesssketch", "id": sketch.pk, "sha256": sketch.sha256}],
+    }
 
 
-def test_an_altered_sketch_is_not_served(client, case, sketch, artist):
+def test_an_altered_sketch_is_not_downloaded(client, case, sketch, artist):
     with default_storage.open(sketch.original.name, "wb") as stored:
         stored.write(png_bytes())
     client.force_login(artist)
-    response = client.get(reverse("sketch_image", args=[case.pk, sketch.pk]))
+    response = client.get(reverse("sketch_image", args=[case.pk, sketch.pk]), {"download": "1"})
     assert response.status_code == 409
     assert b"no longer matches" in response.content
     assert AuditEvent.objects.filter(action=Action.INTEGRITY_FAILED).exists()

@@ -157,14 +157,17 @@ class CompositeRequest(generics.GenericAPIView):
     serializer_class = s.CompositeSerializer
     parser_classes = [JSONParser, FormParser, MultiPartParser]
 
-    @extend_schema(request=s.CompositeRequestSerializer, responses={202: s.CompositeSerializer, **ERRORS})
+    @extend_schema(
+        request=s.CompositeRequestSerializer,
+        responses={202: s.CompositeSerializer, 200: s.CompositeSerializer, **ERRORS},
+    )
     def post(self, request: Request, pk: int, sketch_pk: int) -> Response:
         case = get_case_for(request.user, pk, request, ability=Ability.REQUEST_COMPOSITE)
         sketch = get_object_or_404(WitnessSketch, case=case, pk=sketch_pk)
         wanted = s.CompositeRequestSerializer(data=request.data, context={"sketch": sketch})
         wanted.is_valid(raise_exception=True)
         box = wanted.validated_data.get("box")
-        composite = services.request_composite(
+        composite, created = services.request_composite(
             sketch,
             wanted.validated_data["style"],
             user=request.user,
@@ -172,7 +175,10 @@ class CompositeRequest(generics.GenericAPIView):
             request=request,
         )
         composite.refresh_from_db()
-        return Response(s.CompositeSerializer(composite).data, status=status.HTTP_202_ACCEPTED)
+        # An identical request returns the composite already waiting or done (200), not a new one (202).
+        return Response(
+            s.CompositeSerializer(composite).data, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
+        )
 
 
 def composite_for(request: Request, pk: int, composite_pk: int, ability: Ability = Ability.VIEW_CASE) -> Composite:

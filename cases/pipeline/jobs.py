@@ -313,11 +313,16 @@ def stalled(older_than: timedelta | None = None) -> list[Composite]:
         older_than = timedelta(seconds=settings.COMPOSITE_STALE_AFTER)
     cutoff = timezone.now() - older_than
     stale = Q(status=Status.REQUESTED, created_at__lte=cutoff) | Q(status=Status.RUNNING, started_at__lte=cutoff)
-    ids = set(Composite.objects.filter(stale).values_list("pk", flat=True))
-    if connection.vendor == "postgresql":
-        running = Composite.objects.filter(status=Status.RUNNING).values_list("pk", flat=True)
-        ids |= {pk for pk in running if _abandoned(pk)}
+    ids = set(Composite.objects.filter(stale).values_list("pk", flat=True)) | set(abandoned())
     return list(Composite.objects.filter(pk__in=ids).order_by("created_at", "pk"))
+
+
+def abandoned() -> list[int]:
+    """Running composites that no live worker holds (its process or machine died); PostgreSQL only."""
+    if connection.vendor != "postgresql":
+        return []
+    running = Composite.objects.filter(status=Status.RUNNING).values_list("pk", flat=True)
+    return [pk for pk in running if _abandoned(pk)]
 
 
 def _abandoned(pk: int) -> bool:

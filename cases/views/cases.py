@@ -17,6 +17,7 @@ from audit.trail import can_view_audit, record_denial
 
 from .. import services
 from ..access import Ability, abilities, can_create_case, get_case_for
+from ..evidence import record_page_view
 from ..forms import CaseForm, CaseStatusForm, MembershipForm, ReleaseForm
 from ..models import CandidatePhoto, Case, CaseMembership, Composite, WitnessSketch
 
@@ -112,6 +113,13 @@ def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
     candidates = CandidatePhoto.objects.filter(case=case).select_related("uploaded_by")
     memberships = CaseMembership.objects.filter(case=case).select_related("user")
+    shown = [
+        *sketches,
+        *(c for sketch in sketches for c in sketch.composites.all() if c.status == Composite.Status.DONE),
+        *(photo for photo in candidates if photo.face_crop),
+    ]
+    if shown:
+        record_page_view(request, case, case, page="case", shown=shown)
     return render(
         request,
         "cases/case_detail.html",

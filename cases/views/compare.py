@@ -1,30 +1,24 @@
 """The comparison view: a sketch, its composites and a candidate photo side
 by side at one scale, with an overlay slider and zoom; and candidate photos."""
 
-import io
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
-from PIL import Image
 
 import audit
-from inversion import align
 from inversion.cards import card_of_weights
 
-from .. import derived, services
+from .. import services, tasks
 from ..access import Ability, abilities, get_case_for
 from ..candidates import similarity
-from ..custody import CustodyError
-from ..evidence import altered_response, image_response, read_verified, record_view
+from ..evidence import inline_image, shown_item
 from ..forms import CandidatePhotoForm, ReleaseForm
 from ..models import CandidatePhoto, Composite, WitnessSketch
 from ..upload_requests import unreadable_upload
-from .sketches import CROP_PREVIEW_SIZE
 
 
 def ids(values: list[str]) -> list[int]:
@@ -69,19 +63,20 @@ def compare(request: HttpRequest, pk: int) -> HttpResponse:
         composites = [c for c in done if sketch and c.sketch_id == sketch.pk]
     candidate = candidates.filter(pk__in=ids(request.GET.getlist("candidate"))).first()
 
-    similarities = []
+    similarities, waiting = [], False
     if candidate is not None and composites:
-        try:
-            derived.ensure(candidate, case=case, request=request)
-            working = derived.read_working_copy(candidate, case=case, request=request)
-            box = derived.box_in_working_copy(candidate.face_box, candidate, working) if candidate.face_box else None
-            for composite in composites:
-                composite_data = read_verified(
-                    composite.image, composite.output_sha256, request=request, case=case, obj=composite
-                )
-                similarities.append((composite, similarity(composite_data, working, box)))
-        except CustodyError as error:
-            return altered_response(request, error)
+        if candidate.face_found is None:
+            tasks.enqueue_derive(candidate)
+        undescribed = [c for c in composites if c.face_descriptor is None]
+        tasks.enqueue_describe(undescribed)  # once per composite; without a broker it runs now
+        if undescribed or candidate.face_found is None:
+            candidate.refresh_from_db()
+            composites = list(Composite.objects.filter(pk__in=[c.pk for c in composites]).select_related("sketch"))
+        for composite in composites:
+            if composite.face_descriptor is None or candidate.face_found is None:
+                waiting = True
+                continue
+            similarities.append((composite, similarity(composite.face_descriptor, candidate.face_descriptor)))
 
     audit.record(
         audit.Action.COMPARISON_VIEWED,
@@ -93,6 +88,7 @@ def compare(request: HttpRequest, pk: int) -> HttpResponse:
             "sketch": sketch.pk if sketch else None,
             "composites": [c.pk for c in composites],
             "candidate": candidate.pk if candidate else None,
+            "items": [shown_item(item) for item in (sketch, *composites, candidate) if item is not None],
         },
     )
     # The same box the composites were made from, so the sketch crop lines up with them.
@@ -110,6 +106,7 @@ def compare(request: HttpRequest, pk: int) -> HttpResponse:
             "composites": composites,
             "candidate": candidate,
             "similarities": similarities,
+            "similarity_waiting": waiting,
             "limitations": model_limitations(composites),
             "abilities": abilities(request.user, case),
             "release_form": ReleaseForm(),
@@ -147,32 +144,11 @@ def candidate_add(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_GET
 def candidate_image(request: HttpRequest, pk: int, candidate_pk: int) -> HttpResponse:
-    """The candidate photo; ``?crop=1`` gives the aligned face crop, at the composites' framing."""
+    """The candidate photo as stored, for the page; ``?crop=1`` the aligned face crop a worker made."""
     case = get_case_for(request.user, pk, request)
     photo = get_object_or_404(CandidatePhoto, case=case, pk=candidate_pk)
     if request.GET.get("crop") != "1":
-        try:
-            data = read_verified(photo.image, photo.sha256, request=request, case=case, obj=photo)
-        except CustodyError as error:
-            return altered_response(request, error)
-        record_view(request, photo, case, sha256=photo.sha256)
-        return image_response(data, photo.image.name)
-    try:
-        derived.ensure(photo, case=case, request=request)
-        working = derived.read_working_copy(photo, case=case, request=request)
-    except CustodyError as error:
-        return altered_response(request, error)
-    box = derived.box_in_working_copy(photo.face_box, photo, working) if photo.face_box else None
-    face = align.align(working, size=CROP_PREVIEW_SIZE, box=box)
-    record_view(
-        request,
-        photo,
-        case,
-        sha256=photo.working_copy_sha256,
-        derived="face_crop",
-        of_sha256=photo.sha256,
-        box=photo.face_box,
-    )
-    buffer = io.BytesIO()
-    Image.fromarray(face.image).save(buffer, format="PNG")
-    return image_response(buffer.getvalue(), "crop.png")
+        return inline_image(photo.image, photo.sha256, request=request, case=case, obj=photo)
+    if not photo.face_crop:
+        raise Http404("No face has been found in this photo.")
+    return inline_image(photo.face_crop, photo.face_crop_sha256, request=request, case=case, obj=photo)

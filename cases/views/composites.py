@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from .. import services
 from ..access import Ability, get_case_for
 from ..custody import CustodyError
-from ..evidence import altered_response, image_response, read_verified, record_view
+from ..evidence import altered_response, inline_image, read_verified, record_view
 from ..forms import ReleaseForm
 from ..models import Case, Composite
 from ..provenance import released_provenance
@@ -35,12 +35,7 @@ def composite_image(request: HttpRequest, pk: int, composite_pk: int) -> HttpRes
     composite = composite_of(case, composite_pk)
     if composite.status != Composite.Status.DONE or not composite.image:
         raise Http404("This composite has no image yet.")
-    try:
-        data = read_verified(composite.image, composite.output_sha256, request=request, case=case, obj=composite)
-    except CustodyError as error:
-        return altered_response(request, error)
-    record_view(request, composite, case, sha256=composite.output_sha256)
-    return image_response(data, "composite.png")
+    return inline_image(composite.image, composite.output_sha256, request=request, case=case, obj=composite)
 
 
 def back_to(request: HttpRequest, fallback: str) -> str:

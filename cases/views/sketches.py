@@ -1,8 +1,6 @@
 """Witness sketches: upload with a style suggestion, the face crop the
 aligner found (adjustable), composite requests and their live status."""
 
-import io
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -12,16 +10,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
-from PIL import Image
 
-from inversion import align
-
-from .. import services
+from .. import derived, services, tasks
 from ..access import Ability, abilities, get_case_for
 from ..boxes import check_box
-from ..candidates import image_array
 from ..custody import UNAVAILABLE_MESSAGE, CustodyError, StorageUnavailable
-from ..evidence import altered_response, image_response, read_verified, record_view
+from ..evidence import altered_response, image_response, inline_image, read_verified, record_page_view, record_view
 from ..forms import CompositeRequestForm, SketchForm
 from ..models import Composite, Style, WitnessSketch
 from ..styles import suggested_style
@@ -100,16 +94,9 @@ def sketch_suggest_style(request: HttpRequest, pk: int) -> JsonResponse:
     return JsonResponse({"style": style, "label": Style(style).label})
 
 
-def face_box(sketch: WitnessSketch, data: bytes) -> tuple[list[int], bool]:
-    """The face box the aligner finds in the sketch, or a centred square when it finds none."""
-    array = image_array(data)
-    box = align.detect(array)
-    if box is not None:
-        return list(box), True
-    height, width = array.shape[:2]
-    side = min(width, height)
-    left, top = (width - side) // 2, (height - side) // 2
-    return [left, top, left + side, top + side], False
+def face_box(sketch: WitnessSketch) -> list[int]:
+    """The face box the aligner found, or a centred square when it found none (or has not looked yet)."""
+    return list(sketch.face_box) if sketch.face_box else derived.centred_box(sketch)
 
 
 def composite_card(request: HttpRequest, composite: Composite, can_release: bool) -> str:
@@ -139,16 +126,17 @@ def sketch_detail(
         case=case,
         pk=sketch_pk,
     )
-    try:
-        data = read_verified(sketch.original, sketch.sha256, request=request, case=case, obj=sketch)
-    except CustodyError as error:
-        return altered_response(request, error)
-    box, found = face_box(sketch, data)
+    if sketch.face_found is None:
+        tasks.enqueue_derive(sketch)  # a job is on its way, or the sketch predates them; a second is harmless
+        sketch.refresh_from_db()  # without a broker the job has just run
+    box = face_box(sketch)
     granted = abilities(request.user, case)
     if form is None:
         initial = dict(zip(("box_left", "box_top", "box_right", "box_bottom"), box, strict=True))
         form = CompositeRequestForm(initial={"styles": [sketch.style], **initial}, sketch=sketch)
     composites = sketch.composites.all()
+    shown = [sketch, *(c for c in composites if c.status == Composite.Status.DONE)]
+    record_page_view(request, case, sketch, page="sketch", shown=shown)
     return render(
         request,
         "cases/sketch_detail.html",
@@ -156,7 +144,8 @@ def sketch_detail(
             "case": case,
             "sketch": sketch,
             "box": box,
-            "box_found": found,
+            "box_found": sketch.face_found,
+            "looking": sketch.face_found is None,
             "box_percent": [
                 100 * box[0] / sketch.width,
                 100 * box[1] / sketch.height,
@@ -176,16 +165,21 @@ def sketch_detail(
 @login_required
 @require_GET
 def sketch_image(request: HttpRequest, pk: int, sketch_pk: int) -> HttpResponse:
+    """The sketch as stored, for the page; ``?thumb=1`` its thumbnail; ``?download=1`` the
+    original checked against its SHA-256 and audited as a download."""
     case = get_case_for(request.user, pk, request)
     sketch = get_object_or_404(WitnessSketch, case=case, pk=sketch_pk)
-    try:
-        data = read_verified(sketch.original, sketch.sha256, request=request, case=case, obj=sketch)
-    except CustodyError as error:
-        return altered_response(request, error)
-    download = request.GET.get("download") == "1"
-    record_view(request, sketch, case, sha256=sketch.sha256, download=download)
-    name = sketch.original.name.rsplit("/", 1)[-1]
-    return image_response(data, name, download_as=f"sketch-{sketch.pk}-{name}" if download else "")
+    if request.GET.get("download") == "1":
+        try:
+            data = read_verified(sketch.original, sketch.sha256, request=request, case=case, obj=sketch)
+        except CustodyError as error:
+            return altered_response(request, error)
+        record_view(request, sketch, case, sha256=sketch.sha256, download=True)
+        name = sketch.original.name.rsplit("/", 1)[-1]
+        return image_response(data, name, download_as=f"sketch-{sketch.pk}-{name}")
+    if request.GET.get("thumb") == "1" and sketch.thumbnail:
+        return inline_image(sketch.thumbnail, sketch.thumbnail_sha256, request=request, case=case, obj=sketch)
+    return inline_image(sketch.original, sketch.sha256, request=request, case=case, obj=sketch)
 
 
 def parse_box(value: str, sketch: WitnessSketch) -> list[int] | None:
@@ -202,19 +196,22 @@ def parse_box(value: str, sketch: WitnessSketch) -> list[int] | None:
 @login_required
 @require_GET
 def sketch_crop(request: HttpRequest, pk: int, sketch_pk: int) -> HttpResponse:
-    """The aligned face crop the network will see, for the face box in ``?box=l,t,r,b`` (or the detector's)."""
+    """The face crop for the box in ``?box=l,t,r,b`` (approximate, from the working copy), or
+    the aligned crop the worker made of the face it found.
+
+    Neither decodes the original nor runs a network: the cost does not grow with the sketch's size.
+    """
     case = get_case_for(request.user, pk, request)
     sketch = get_object_or_404(WitnessSketch, case=case, pk=sketch_pk)
+    box = parse_box(request.GET.get("box", ""), sketch)
     try:
-        data = read_verified(sketch.original, sketch.sha256, request=request, case=case, obj=sketch)
+        if box is None and sketch.face_crop:
+            return image_response(derived.read_face_crop(sketch, case=case, request=request), "crop.png")
+        working = derived.read_working_copy(sketch, case=case, request=request)
     except CustodyError as error:
         return altered_response(request, error)
-    box = parse_box(request.GET.get("box", ""), sketch)
-    face = align.align(image_array(data), size=CROP_PREVIEW_SIZE, box=tuple(box) if box else None)
-    record_view(request, sketch, case, sha256=sketch.sha256, derived="face_crop", box=list(face.box))
-    buffer = io.BytesIO()
-    Image.fromarray(face.image).save(buffer, format="PNG")
-    return image_response(buffer.getvalue(), "crop.png")
+    preview = derived.box_preview(working, box or face_box(sketch), sketch)
+    return image_response(preview, "crop.png")
 
 
 @login_required
@@ -227,11 +224,29 @@ def composites_request(request: HttpRequest, pk: int, sketch_pk: int) -> HttpRes
         return sketch_detail(request, pk, sketch_pk, form=form)
     box = form.cleaned_data["box"]
     parameters = {"box": box} if box else {}
-    styles = form.cleaned_data["styles"]
-    for style in styles:
-        services.request_composite(sketch, style, user=request.user, parameters=parameters, request=request)
-    labels = ", ".join(Style(style).label.lower() for style in styles)
-    messages.success(request, f"Composites requested ({labels}). This page shows their progress.")
+    added, existing = [], []
+    try:
+        for style in form.cleaned_data["styles"]:
+            composite, created = services.request_composite(
+                sketch, style, user=request.user, parameters=parameters, request=request
+            )
+            (added if created else existing).append(composite)
+    except ValidationError as error:
+        form.add_error(None, " ".join(error.messages))
+        return sketch_detail(request, pk, sketch_pk, form=form)
+    if added:
+        labels = ", ".join(composite.get_style_display().lower() for composite in added)
+        if Composite.objects.filter(pk__in=[c.pk for c in added]).outstanding().exists():
+            messages.success(request, f"Composites requested ({labels}). This page shows their progress.")
+        else:  # without a broker the jobs ran as the request committed
+            messages.success(request, f"Composites made ({labels}); they are below.")
+    for composite in existing:
+        state = "is already finished" if composite.status == Composite.Status.DONE else "is already on its way"
+        messages.info(
+            request,
+            f"An identical {composite.get_style_display().lower()} composite ({composite.pk}) {state}; "
+            "no new one was added.",
+        )
     return redirect(reverse("sketch_detail", args=[case.pk, sketch.pk]) + "#composites")
 
 
@@ -255,6 +270,7 @@ def composites_status(request: HttpRequest, pk: int, sketch_pk: int) -> JsonResp
                 for composite in composites
             ],
             "outstanding": composites.outstanding().count(),
+            "face": {"looking": sketch.face_found is None, "found": bool(sketch.face_found)},
         },
         headers={"Cache-Control": "no-store"},
     )

@@ -183,7 +183,9 @@ function setUpPolling(grid) {
         if (card && announce) announce.textContent = `${fresh.querySelector("h3").textContent.trim()}: ${composite.status}.`;
       }
       delay = 1500;
-      if (answer.outstanding === 0) { grid.removeAttribute("data-polling"); return; }
+      // The face was being looked for when the page was drawn: draw it again now that it is known.
+      if (document.querySelector("[data-looking]") && answer.face && !answer.face.looking) { window.location.reload(); return; }
+      if (answer.outstanding === 0 && !document.querySelector("[data-looking]")) { grid.removeAttribute("data-polling"); return; }
     } catch (error) {
       delay = Math.min(delay * 2, 15000);
     }
@@ -235,3 +237,10 @@ document.querySelectorAll("[data-upload]").forEach(setUpUpload);
 document.querySelectorAll("[data-crop]").forEach(setUpCrop);
 document.querySelectorAll("[data-poll][data-polling]").forEach(setUpPolling);
 document.querySelectorAll("[data-compare]").forEach(setUpCompare);
+/* The comparison while a worker describes the faces: look again in a moment (for up to a minute). */
+if (document.querySelector("[data-refresh-while-waiting]")) {
+  const tries = Number(sessionStorage.getItem("compare-tries") || 0);
+  if (tries < 30) { sessionStorage.setItem("compare-tries", tries + 1); setTimeout(() => window.location.reload(), 2000); }
+} else {
+  sessionStorage.removeItem("compare-tries");
+}
