@@ -12,8 +12,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods
+
+from accounts.navigation import back_to
 
 from .. import services
 from ..access import Ability, get_case_for
@@ -36,14 +38,6 @@ def composite_image(request: HttpRequest, pk: int, composite_pk: int) -> HttpRes
     if composite.status != Composite.Status.DONE or not composite.image:
         raise Http404("This composite has no image yet.")
     return inline_image(composite.image, composite.output_sha256, request=request, case=case, obj=composite)
-
-
-def back_to(request: HttpRequest, fallback: str) -> str:
-    """The ``next`` address of the form or query, if it is on this site; else ``fallback``."""
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        return target
-    return fallback
 
 
 @login_required
