@@ -203,6 +203,31 @@ def test_artist_draws_the_face_box_when_the_aligner_is_wrong(browser, server, pe
     artist.close()
 
 
+def test_a_release_needs_a_real_reason_and_a_request_is_sent_once(browser, server, people):
+    case = CaseFactory(reference="2026-CID-0046", title="Car theft")
+    MembershipFactory(case=case, user=people["artist"], role=CaseMembership.Role.CASE_LEAD)
+    sketch = add_sketch(case, people["artist"])
+    composite = finish(Composite.objects.create(sketch=sketch, style="color", requested_by=people["artist"]))
+    lead = Session(browser, server)
+    lead.log_in("ada.artist")
+    lead.go(reverse("sketch_detail", args=[case.pk, sketch.pk]))
+    page = lead.page
+    page.get_by_text(re.compile("Release .* for dissemination")).first.click()
+    page.get_by_label("Reason for release").first.fill("   ")
+    page.get_by_label("I understand that a release cannot be undone").first.check()
+    page.get_by_role("button", name=re.compile("Release composite")).first.click()
+    reason = page.get_by_label("Reason for release").first
+    assert reason.evaluate("field => field.validationMessage") == "Give a reason for releasing this composite."
+    composite.refresh_from_db()
+    assert not composite.released
+
+    page.get_by_label("Line", exact=True).check()
+    page.get_by_role("button", name="Request composites").dblclick()
+    page.locator("article.composite[data-status]").nth(1).wait_for()
+    assert Composite.objects.filter(sketch=sketch, style="line").count() == 1
+    lead.close()
+
+
 def test_pages_fit_a_phone_and_work_from_the_keyboard(browser, server, people):
     case = CaseFactory(reference="2026-CID-0044", title="Assault outside the station")
     MembershipFactory(case=case, user=people["artist"], role=CaseMembership.Role.CASE_LEAD)
