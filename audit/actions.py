@@ -30,6 +30,8 @@ class Action(models.TextChoices):
     EVIDENCE_VIEWED = "evidence_viewed", "Evidence viewed"
     EVIDENCE_DOWNLOADED = "evidence_downloaded", "Evidence downloaded"
     INTEGRITY_FAILED = "integrity_failed", "File integrity check failed"
+    CUSTODY_SWEEP_STARTED = "custody_sweep_started", "Custody sweep started"
+    CUSTODY_SWEEP_FINISHED = "custody_sweep_finished", "Custody sweep finished"
     COMPARISON_VIEWED = "comparison_viewed", "Comparison viewed"
     CASE_EXPORTED = "case_exported", "Case exported"
     AUDIT_VIEWED = "audit_viewed", "Audit log viewed"

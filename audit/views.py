@@ -16,13 +16,15 @@ from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
-from . import integrity, trail
+from . import integrity, sweeps, trail
 from .actions import Action
 from .forms import AuditFilterForm
 from .models import AuditChainHead, AuditEvent
 
 PAGE_SIZE = 50
 CUSTODY_FAILURES_SHOWN = 50
+#: How often the page reloads while a custody sweep runs, to show its progress.
+SWEEP_REFRESH_SECONDS = 20
 EXPORT_FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
 EXPORT_CHUNK = 2000
 
@@ -126,7 +128,8 @@ def audit_export(request: HttpRequest, format: str) -> HttpResponse:
 @login_required
 def audit_chain(request: HttpRequest) -> HttpResponse:
     """The chain's state: its head, the last verification, a button to verify
-    now, and every file that failed its custody check."""
+    now, the custody sweep (its progress while it runs, else how the last one
+    ended), and every file that failed its custody check."""
     require_auditor(request)
     if request.method == "POST":
         report = integrity.verify_chain()
@@ -140,13 +143,19 @@ def audit_chain(request: HttpRequest) -> HttpResponse:
     head = AuditChainHead.objects.filter(pk=1).first()
     last = integrity.last_verification()
     checked = last.details.get("head", {}).get("sequence", 0) if last else 0
-    return render(
+    sweep = sweeps.latest()
+    response = render(
         request,
         "audit/audit_chain.html",
         {
             "head": head,
             "last": last,
             "since_last": (head.sequence - checked) if head and last else 0,
+            "sweep": sweep,
+            "sweep_refresh": SWEEP_REFRESH_SECONDS,
             "failures": integrity.custody_failures().select_related("case")[:CUSTODY_FAILURES_SHOWN],
         },
     )
+    if sweep is not None and sweep.running:
+        response["Refresh"] = str(SWEEP_REFRESH_SECONDS)  # the page follows the sweep's progress by itself
+    return response

@@ -365,3 +365,52 @@ class CandidatePhoto(WorkingCopy):
     @property
     def evidence_file(self):
         return self.image
+
+
+class CustodySweep(models.Model):
+    """One run of the custody sweep, which re-hashes every stored file (``cases.custody_sweep``).
+
+    Status transitions::
+
+        running ──► done
+           └──────► interrupted   (the store did not answer, the time limit, or its process stopped)
+
+    Both are final; the next sweep is a new row. At most one row is
+    ``running`` (the constraint ``custody_sweep_one_running``): that is what
+    keeps two sweeps from running at once. Progress is saved every few
+    files and every few seconds, so ``updated_at`` also tells a sweep whose
+    process died (no progress for ``custody_sweep.STALE_AFTER``).
+    """
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        INTERRUPTED = "interrupted", "Interrupted"
+
+    class Source(models.TextChoices):
+        SCHEDULE = "schedule", "Celery beat"
+        COMMAND = "command", "manage.py sweep_custody"
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    started_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, help_text="When its progress was last saved.")
+    finished_at = models.DateTimeField(null=True, blank=True)
+    files_total = models.PositiveIntegerField(default=0, help_text="Files stored when it started.")
+    files_checked = models.PositiveIntegerField(default=0)
+    bytes_checked = models.PositiveBigIntegerField(default=0)
+    failures = models.PositiveIntegerField(default=0, help_text="Files missing or altered (integrity_failed).")
+    last_error = models.TextField(blank=True, help_text="Why it was interrupted.")
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+        indexes = [models.Index(fields=["-started_at"], name="custody_sweep_started_idx")]
+        constraints = [
+            models.UniqueConstraint(fields=["status"], condition=Q(status="running"), name="custody_sweep_one_running")
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"Custody sweep {self.pk} ({self.get_status_display()}, "
+            f"{self.files_checked}/{self.files_total} files, {self.failures} failures)"
+        )

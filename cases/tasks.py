@@ -167,3 +167,6 @@ def held_by_broker() -> set[int] | None:
         args = json.loads(body)[0]
         held.add(int(args[0]))
     return held
+
+
+from . import custody_sweep  # noqa: E402, F401  (registers the sweep task)

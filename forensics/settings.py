@@ -328,9 +328,19 @@ COMPOSITE_STALE_AFTER = env_int("COMPOSITE_STALE_AFTER", CELERY_TASK_TIME_LIMIT 
 # when it has waited this long, checked every COMPOSITE_RESEND_INTERVAL seconds.
 COMPOSITE_RESEND_AFTER = env_int("COMPOSITE_RESEND_AFTER", 30)
 COMPOSITE_RESEND_INTERVAL = env_int("COMPOSITE_RESEND_INTERVAL", 20)
+# The custody sweep re-hashes every stored file (cases.custody_sweep) every CUSTODY_SWEEP_INTERVAL
+# seconds, on the workers' queue; a sweep still running when the next is due is stopped.
+CUSTODY_SWEEP_INTERVAL = env_int("CUSTODY_SWEEP_INTERVAL", 24 * 60 * 60)
+if CUSTODY_SWEEP_INTERVAL < 60:
+    raise ImproperlyConfigured("CUSTODY_SWEEP_INTERVAL must be at least 60 seconds")
 CELERY_BEAT_SCHEDULE = {
     "recover-composites": {"task": "inversion.tasks.recover", "schedule": COMPOSITE_RECOVERY_INTERVAL},
     "resend-lost-jobs": {"task": "inversion.tasks.resend", "schedule": COMPOSITE_RESEND_INTERVAL},
+    "custody-sweep": {
+        "task": "cases.custody_sweep",
+        "schedule": CUSTODY_SWEEP_INTERVAL,
+        "options": {"queue": INVERSION_QUEUE},
+    },
 }
 
 # The composite pipeline (cases/pipeline/, tasks in cases/tasks.py)
