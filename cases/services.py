@@ -214,6 +214,8 @@ def add_sketch(
     require(user, Ability.UPLOAD_SKETCH, case, request)
     if revises is not None and revises.case_id != case.pk:
         raise ValidationError("A revision must revise a sketch of the same case.")
+    if revises is not None and not witness_reference:
+        witness_reference = revises.witness_reference  # the same witness, unless the artist says otherwise
     original_filename = (filename or getattr(upload, "name", "") or "")[:255]
     image = accept_upload(
         upload, user=user, case=case, object_type="witnesssketch", filename=original_filename, request=request

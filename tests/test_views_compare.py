@@ -249,3 +249,25 @@ def test_a_released_composite_carries_no_witness_data(client, case, artist, inve
     assert not [key for key in fields if key.rsplit(".", 1)[-1] in provenance.WITNESS_FIELDS]
     text = json.dumps(fields, ensure_ascii=False)
     assert "W-17" not in text and "Lovell" not in text and "kiosk" not in text and "sketch-1.png" not in text
+
+
+def test_revisions_sit_under_their_original_and_compare_side_by_side(client, case, artist, investigator):
+    original = add_sketch(case, artist, seed=1, witness_reference="Witness A")
+    revision = add_sketch(case, artist, seed=3, revises=original)
+    again = add_sketch(case, artist, seed=6, revises=revision)
+    other = add_sketch(case, artist, seed=1)
+    assert revision.witness_reference == again.witness_reference == "Witness A"  # carried over
+    composites = [done_composite(item, artist) for item in (original, revision)]
+
+    client.force_login(investigator)
+    page = client.get(reverse("case_detail", args=[case.pk]))
+    order = [sketch.pk for sketch in page.context["sketches"]]
+    assert order.index(original.pk) < order.index(revision.pk) < order.index(again.pk)
+    assert [sketch.depth for sketch in page.context["sketches"] if sketch.pk in (original.pk, again.pk)] == [0, 2]
+
+    compared = client.get(reverse("compare", args=[case.pk]), {"sketch": revision.pk, "revisions": "1"})
+    assert [sketch.pk for sketch in compared.context["shown_sketches"]] == [original.pk, revision.pk, again.pk]
+    assert sorted(c.pk for c in compared.context["composites"]) == sorted(c.pk for c in composites)
+    assert other not in compared.context["shown_sketches"]
+    content = compared.content.decode()
+    assert all(f"Face crop of witness sketch {item.pk}" in content for item in (original, revision, again))

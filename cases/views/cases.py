@@ -98,6 +98,27 @@ def timeline(case: Case, sketches, candidates) -> list[TimelineEntry]:
     return sorted(entries, key=lambda entry: entry.when)
 
 
+def as_tree(sketches) -> list[WitnessSketch]:
+    """``sketches`` with each original followed by its revisions (and theirs), each with a ``depth``."""
+    sketches = list(sketches)
+    children: dict[int | None, list[WitnessSketch]] = {}
+    for sketch in sketches:
+        children.setdefault(sketch.revises_id, []).append(sketch)
+    known = {sketch.pk for sketch in sketches}
+    ordered = []
+
+    def visit(sketch: WitnessSketch, depth: int) -> None:
+        sketch.depth = depth
+        ordered.append(sketch)
+        for revision in sorted(children.get(sketch.pk, []), key=lambda item: item.created_at):
+            visit(revision, depth + 1)
+
+    for root in sketches:
+        if root.revises_id is None or root.revises_id not in known:
+            visit(root, 0)
+    return ordered
+
+
 @login_required
 def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
     case = get_case_for(request.user, pk, request)
@@ -125,7 +146,7 @@ def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "cases/case_detail.html",
         {
             "case": case,
-            "sketches": sketches,
+            "sketches": as_tree(sketches),
             "candidates": candidates,
             "timeline": timeline(case, sketches, candidates),
             "memberships": memberships,

@@ -45,6 +45,20 @@ def model_limitations(composites: list[Composite]) -> list[tuple[str, str]]:
     return list(found)
 
 
+def family(sketch: WitnessSketch, sketches) -> list[WitnessSketch]:
+    """The original ``sketch`` descends from, then every revision of it, oldest first."""
+    by_pk = {item.pk: item for item in sketches}
+    root = sketch
+    while root.revises_id in by_pk:
+        root = by_pk[root.revises_id]
+    members, frontier = [], [root]
+    while frontier:
+        current = frontier.pop(0)
+        members.append(current)
+        frontier += sorted((item for item in by_pk.values() if item.revises_id == current.pk), key=lambda i: i.pk)
+    return members
+
+
 @login_required
 @require_GET
 def compare(request: HttpRequest, pk: int) -> HttpResponse:
@@ -56,11 +70,13 @@ def compare(request: HttpRequest, pk: int) -> HttpResponse:
     candidates = CandidatePhoto.objects.filter(case=case)
 
     sketch = sketches.filter(pk__in=ids(request.GET.getlist("sketch"))).first() or sketches.first()
+    with_revisions = request.GET.get("revisions") == "1" and sketch is not None
+    shown_sketches = family(sketch, sketches) if with_revisions else [sketch] if sketch else []
     chosen = ids(request.GET.getlist("composite"))
     if chosen:
         composites = [c for c in done if c.pk in chosen]
     else:
-        composites = [c for c in done if sketch and c.sketch_id == sketch.pk]
+        composites = [c for c in done if c.sketch_id in {s.pk for s in shown_sketches}]
     candidate = candidates.filter(pk__in=ids(request.GET.getlist("candidate"))).first()
 
     similarities, waiting = [], False
@@ -88,7 +104,7 @@ def compare(request: HttpRequest, pk: int) -> HttpResponse:
             "sketch": sketch.pk if sketch else None,
             "composites": [c.pk for c in composites],
             "candidate": candidate.pk if candidate else None,
-            "items": [shown_item(item) for item in (sketch, *composites, candidate) if item is not None],
+            "items": [shown_item(item) for item in (*shown_sketches, *composites, candidate) if item is not None],
         },
     )
     # The same box the composites were made from, so the sketch crop lines up with them.
@@ -102,7 +118,9 @@ def compare(request: HttpRequest, pk: int) -> HttpResponse:
             "done": done,
             "candidates": candidates,
             "sketch": sketch,
-            "sketch_box": ",".join(str(v) for v in box) if box else "",
+            "shown_sketches": shown_sketches,
+            "with_revisions": with_revisions,
+            "sketch_box": ",".join(str(v) for v in box) if box and not with_revisions else "",
             "composites": composites,
             "candidate": candidate,
             "similarities": similarities,
