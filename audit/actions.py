@@ -46,6 +46,10 @@ class Action(models.TextChoices):
     API_TOKEN_REFUSED = "api_token_refused", "API token refused"
 
 
+#: Actions that read rather than change: the audit log page hides them unless asked.
+READS = frozenset({Action.EVIDENCE_VIEWED, Action.COMPARISON_VIEWED, Action.AUDIT_VIEWED, Action.API_TOKEN_USED})
+
+
 class Outcome(models.TextChoices):
     SUCCESS = "success", "Success"
     DENIED = "denied", "Denied"

@@ -16,8 +16,8 @@ from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
-from . import integrity, sweeps, trail
-from .actions import Action
+from . import integrity, naming, sweeps, trail
+from .actions import READS, Action
 from .forms import AuditFilterForm
 from .models import AuditChainHead, AuditEvent
 
@@ -44,7 +44,10 @@ def role_label(role: str) -> str:
 @require_GET
 def audit_list(request: HttpRequest) -> HttpResponse:
     require_auditor(request)
-    form = AuditFilterForm(request.GET or None)
+    query = request.GET.copy()
+    if "kind" not in query and "action" not in query:
+        query["kind"] = "changes"  # page views are many; the page starts with what changed
+    form = AuditFilterForm(query)
     events = form.filter(AuditEvent.objects.select_related("case").order_by("-sequence"))
     page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
     trail.record(
@@ -53,8 +56,8 @@ def audit_list(request: HttpRequest) -> HttpResponse:
         object_type="auditevent",
         details={"filters": form.applied(), "page": page.number},
     )
-    query = request.GET.copy()
     query.pop("page", None)
+    named = naming.names(page.object_list)
     return render(
         request,
         "audit/audit_list.html",
@@ -62,10 +65,16 @@ def audit_list(request: HttpRequest) -> HttpResponse:
             "form": form,
             "page": page,
             "rows": [
-                (event, role_label(event.role), json.dumps(event.details, ensure_ascii=False))
+                (
+                    event,
+                    role_label(event.role),
+                    named.get((event.object_type, event.object_id), ""),
+                    json.dumps(event.details, ensure_ascii=False),
+                )
                 for event in page.object_list
             ],
             "query": query.urlencode(),
+            "reads": READS,
             "total": page.paginator.count,
         },
     )
@@ -154,8 +163,26 @@ def audit_chain(request: HttpRequest) -> HttpResponse:
             "sweep": sweep,
             "sweep_refresh": SWEEP_REFRESH_SECONDS,
             "failures": integrity.custody_failures().select_related("case")[:CUSTODY_FAILURES_SHOWN],
+            "export_keys": export_keys(),
         },
     )
     if sweep is not None and sweep.running:
         response["Refresh"] = str(SWEEP_REFRESH_SECONDS)  # the page follows the sweep's progress by itself
     return response
+
+
+def export_keys() -> list[dict]:
+    """The keys that sign case bundles, newest first, as ``create_export_key`` recorded them in
+    the trail (``admin_action``, object type ``exportkey``): made, and retired by a rotation.
+    An examiner checks a bundle's signer against these fingerprints."""
+    listed: dict[str, dict] = {}
+    recorded = AuditEvent.objects.filter(action=Action.ADMIN_ACTION, object_type="exportkey").order_by("sequence")
+    for event in recorded:
+        key = listed.setdefault(event.object_id, {"fingerprint": event.object_id, "created": None, "retired": None})
+        key["public_key"] = event.details.get("public_key", "")
+        key["algorithm"] = event.details.get("algorithm", "")
+        if event.details.get("operation") == "export_key_created":
+            key["created"] = event
+        elif event.details.get("operation") == "export_key_retired":
+            key["retired"] = event
+    return sorted(listed.values(), key=lambda key: key["created"].sequence if key["created"] else 0, reverse=True)

@@ -158,6 +158,8 @@ class WorkingCopy(models.Model):
     face_crop = models.FileField(max_length=200, blank=True, help_text="The aligned face, as the network sees it.")
     face_crop_sha256 = models.CharField(max_length=64, blank=True)
     face_descriptor = models.JSONField(null=True, blank=True, help_text="dlib's 128-number face descriptor.")
+    thumbnail = models.FileField(max_length=200, blank=True, help_text="At most 256 pixels a side, WebP.")
+    thumbnail_sha256 = models.CharField(max_length=64, blank=True)
     derive_error = models.TextField(blank=True, help_text="Why the image could not be looked at, if it could not.")
 
     class Meta:

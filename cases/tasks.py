@@ -25,9 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 from PIL import Image
 
-from inversion import STYLES, inference
-
-from . import pipeline
+from . import custody, derived
 from .models import Composite
 
 log = logging.getLogger(__name__)
@@ -43,6 +41,10 @@ def load_models(**kwargs) -> None:
     One blank image goes through each, so the face detector and the
     network's kernels are ready before the first job, not during it.
     """
+    from inversion import STYLES, inference
+
+    from . import pipeline
+
     blank = Image.new("RGB", (64, 64), "white")
     for style in STYLES:
         try:
@@ -77,6 +79,8 @@ def backoff(retries: int) -> float:
 def render(self, composite_id: int) -> None:
     """Render composite ``composite_id``, batched with up to
     ``INVERSION_BATCH_SIZE - 1`` others waiting in its style."""
+    from . import pipeline
+
     try:
         pipeline.render(composite_id, batch_size=settings.INVERSION_BATCH_SIZE)
     except pipeline.Interrupted as interrupted:
@@ -103,6 +107,67 @@ def resend() -> int:
     return len(resend_lost())
 
 
+@shared_task(name="cases.derive", bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES)
+def derive(self, model: str, pk: int) -> None:
+    """Look at evidence image ``model``/``pk`` once (``cases.derived``): working copy, face box, crop, descriptor.
+
+    Idempotent: an image already looked at is left alone. A store that is
+    down is retried with backoff; a file that cannot be decoded, or that no
+    longer matches its SHA-256 (audited by custody), is recorded as the reason.
+    """
+    from .custody import CustodyError, StorageUnavailable
+
+    evidence = derived.MODELS[model].objects.select_related("case").filter(pk=pk).first()
+    if evidence is None or evidence.face_found is not None:
+        return
+    try:
+        data = custody.open_verified(evidence.evidence_file, evidence.sha256, case=evidence.case, obj=evidence)
+        result = derived.derive(data)
+        derived.save(evidence, result)
+    except StorageUnavailable as error:
+        raise self.retry(exc=error, countdown=backoff(self.request.retries)) from error
+    except CustodyError as error:
+        derived.could_not_derive(evidence, str(error))
+    except derived.UNREADABLE as error:
+        log.warning("%s %s cannot be decoded: %s", model, pk, error)
+        derived.could_not_derive(evidence, "The stored file cannot be decoded as an image, so no face can be found.")
+
+
+@shared_task(name="cases.describe_composite", acks_late=True)
+def describe_composite(pk: int) -> None:
+    """dlib's descriptor of a finished composite's face, made once, for the comparison page."""
+    from .candidates import composite_descriptor
+
+    composite = Composite.objects.select_related("sketch__case").filter(pk=pk, status=Composite.Status.DONE).first()
+    if composite is None or composite.face_descriptor is not None:
+        return
+    data = custody.open_verified(composite.image, composite.output_sha256, case=composite.sketch.case, obj=composite)
+    Composite.objects.filter(pk=pk).update(face_descriptor=composite_descriptor(data))
+
+
+def enqueue_derive(evidence) -> None:
+    """Have a worker look at ``evidence`` (``derive``) once the current transaction commits."""
+    send_after_commit(derive, evidence._meta.model_name, evidence.pk)
+
+
+def enqueue_describe(composites) -> None:
+    """Have a worker describe each of ``composites``' faces (``describe_composite``)."""
+    for composite in composites:
+        send_after_commit(describe_composite, composite.pk)
+
+
+def send_after_commit(task, *args) -> None:
+    """Send ``task`` once the current transaction commits.
+
+    Without a broker the job runs in-process at once, on this connection, so
+    the laptop default has the result as soon as the request answers.
+    """
+    if task.app.conf.task_always_eager:
+        task.delay(*args)
+    else:
+        transaction.on_commit(lambda: task.delay(*args), robust=True)
+
+
 def enqueue(composite: Composite) -> None:
     """Send ``composite`` to a worker once the current transaction commits.
 
@@ -116,6 +181,8 @@ def enqueue(composite: Composite) -> None:
 def recover_stalled(older_than: timedelta | None = None) -> list[int]:
     """Re-enqueue the ``stalled`` composites, e.g. after the broker lost its
     jobs or a worker's machine died. A job sent twice runs once (``claim``)."""
+    from . import pipeline
+
     composites = pipeline.stalled(older_than)
     for composite in composites:
         log.info("recovery: re-enqueueing composite %s (%s)", composite.pk, composite.status)
@@ -130,6 +197,8 @@ def resend_lost(waited: timedelta | None = None) -> list[int]:
     ``running`` with no live worker (its process was killed). Sending a job twice is
     harmless: a worker claims each composite once. Without a broker there is nothing to lose.
     """
+    from . import pipeline
+
     held = held_by_broker()
     if held is None:
         return []

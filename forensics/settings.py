@@ -83,6 +83,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "forensics.middleware.ContentSecurityPolicyMiddleware",
+    "forensics.middleware.StorageUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "audit.middleware.RequestIDMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -239,6 +240,8 @@ if STORAGE_BACKEND == "local":
         "OPTIONS": {"location": MEDIA_ROOT},
     }
 elif STORAGE_BACKEND == "s3":
+    import botocore.config
+
     _default_storage = {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
@@ -252,6 +255,13 @@ elif STORAGE_BACKEND == "s3":
             "default_acl": None,
             "file_overwrite": False,
             "querystring_auth": True,
+            # A store that accepts a connection and never answers fails the request in
+            # S3_TIMEOUT seconds (a clear 503, or a job retried), not botocore's 60 s.
+            "client_config": botocore.config.Config(
+                connect_timeout=env_int("S3_TIMEOUT", 10),
+                read_timeout=env_int("S3_TIMEOUT", 10),
+                retries={"max_attempts": 2, "mode": "standard"},
+            ),
         },
     }
     if not _default_storage["OPTIONS"]["bucket_name"]:
@@ -271,6 +281,11 @@ UPLOAD_MAX_PIXELS = env_int("UPLOAD_MAX_PIXELS", 40_000_000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = UPLOAD_MAX_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_PERMISSIONS = 0o640
+
+# Case bundles (cases/bundle/): the Ed25519 key that signs every export's manifest lives in
+# files here, outside the database, made by `manage.py create_export_key`. Without a key,
+# bundles go out unsigned and say so. Give the web processes read access only.
+EXPORT_KEY_DIR = Path(env_str("EXPORT_KEY_DIR", str(DATA_DIR / "export-keys"))).resolve()
 
 # REST API (/api/v1/): the same access rules as the pages, errors as JSON with a message.
 
