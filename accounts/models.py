@@ -81,3 +81,26 @@ class ApiToken(models.Model):
     def audit_details(self) -> dict:
         """How the audit trail names this token: never by its secret."""
         return {"id": self.pk, "name": self.name, "prefix": self.prefix}
+
+
+class WorkPreference(models.Model):
+    """What a user has seen of the work they started, and whether they want e-mail about it.
+
+    ``work_seen_at`` is when they last opened their work page: finished work
+    after it counts as unseen in the navigation bar. With
+    ``email_when_finished`` a worker e-mails them when a composite they
+    requested is done or has failed. One row per user, made when first needed;
+    no row means nothing seen yet and no e-mail.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="work_preference")
+    work_seen_at = models.DateTimeField(null=True, blank=True, help_text="When the user last opened their work page.")
+    email_when_finished = models.BooleanField(
+        default=False, help_text="E-mail the user when work they started is done or has failed."
+    )
+
+    class Meta:
+        ordering = ["user"]
+
+    def __str__(self) -> str:
+        return f"Work preferences of {self.user}"

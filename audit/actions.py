@@ -27,6 +27,7 @@ class Action(models.TextChoices):
     COMPOSITE_DONE = "composite_done", "Composite done"
     COMPOSITE_FAILED = "composite_failed", "Composite failed"
     COMPOSITE_RELEASED = "composite_released", "Composite released"
+    PRESS_SHEET_MADE = "press_sheet_made", "Press sheet made"
     EVIDENCE_VIEWED = "evidence_viewed", "Evidence viewed"
     EVIDENCE_DOWNLOADED = "evidence_downloaded", "Evidence downloaded"
     INTEGRITY_FAILED = "integrity_failed", "File integrity check failed"
