@@ -14,6 +14,7 @@ urlpatterns = [
     path("<int:pk>/sketches/<int:sketch_pk>/", views.sketch_detail, name="sketch_detail"),
     path("<int:pk>/sketches/<int:sketch_pk>/image", views.sketch_image, name="sketch_image"),
     path("<int:pk>/sketches/<int:sketch_pk>/crop.png", views.sketch_crop, name="sketch_crop"),
+    path("<int:pk>/sketches/<int:sketch_pk>/hints/", views.sketch_hints, name="sketch_hints"),
     path("<int:pk>/sketches/<int:sketch_pk>/composites/", views.composites_request, name="composites_request"),
     path("<int:pk>/sketches/<int:sketch_pk>/status.json", views.composites_status, name="composites_status"),
     path("<int:pk>/composites/<int:composite_pk>/image", views.composite_image, name="composite_image"),

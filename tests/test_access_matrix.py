@@ -94,6 +94,8 @@ MATRIX: dict[str, dict[str, tuple[int, ...]]] = {
     "cases/<int:pk>/sketches/<int:sketch_pk>/image": {"GET": CASE_PAGE},
     "cases/<int:pk>/sketches/<int:sketch_pk>/crop.png": {"GET": CASE_PAGE},
     "cases/<int:pk>/sketches/<int:sketch_pk>/composites/": {"POST": (302, 400, 404, 403, 404, 403)},
+    # Colour hints make a revision and request its composite: the case's forensic artists (and lead).
+    "cases/<int:pk>/sketches/<int:sketch_pk>/hints/": {"POST": (302, 400, 404, 403, 404, 403)},
     "cases/<int:pk>/sketches/<int:sketch_pk>/status.json": {"GET": CASE_PAGE},
     # Composites: released by investigators (and the lead); a released one may be downloaded.
     "cases/<int:pk>/composites/<int:composite_pk>/image": {"GET": CASE_PAGE},

@@ -5,6 +5,7 @@ from .cases import case_create, case_detail, case_list, case_status, membership_
 from .compare import candidate_add, candidate_image, compare
 from .composites import composite_download, composite_image, composite_release
 from .export import case_export
+from .hints import sketch_hints
 from .sketches import (
     composites_request,
     composites_status,
@@ -33,6 +34,7 @@ __all__ = [
     "membership_revoke",
     "sketch_crop",
     "sketch_detail",
+    "sketch_hints",
     "sketch_image",
     "sketch_suggest_style",
     "sketch_upload",

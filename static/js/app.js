@@ -244,3 +244,201 @@ if (document.querySelector("[data-refresh-while-waiting]")) {
 } else {
   sessionStorage.removeItem("compare-tries");
 }
+
+/* Colour hints (cases/views/hints.py): paint the colours a witness described over a copy of the
+   sketch, undo, and save the copy as a revision of the sketch. Strokes are multiplied into the
+   drawing at the chosen strength, as the colour model's training sketches were tinted: the lines
+   stay as drawn and the paper takes the colour. A soft round brush, sized in percent of the
+   sketch's width; the copy keeps the sketch's own pixel size, so its face box still fits. */
+function setUpHints(details) {
+  const form = details.querySelector("[data-hints-form]");
+  const canvas = form.querySelector("[data-hints-canvas]");
+  const context = canvas.getContext("2d");
+  const loading = form.querySelector("[data-hints-loading]");
+  const colour = form.querySelector("[data-hint-colour]");
+  const colourLabel = form.querySelector("[data-colour-label]");
+  const size = form.querySelector("[data-hint-size]");
+  const sizeValue = form.querySelector("[data-size-value]");
+  const strength = form.querySelector("[data-hint-strength]");
+  const strengthValue = form.querySelector("[data-strength-value]");
+  const status = form.querySelector("[data-hints-status]");
+  const undo = form.querySelector("[data-hints-undo]");
+  const clear = form.querySelector("[data-hints-clear]");
+  const save = form.querySelector("[data-hints-save]");
+  const problem = form.querySelector("[data-hints-error]");
+  const palette = [...form.querySelectorAll("[data-palette]")];
+  const brushes = [...form.querySelectorAll("input[name=brush]")];
+  const painted = document.createElement("canvas");  // every finished stroke, multiplied onto white
+  const scratch = document.createElement("canvas");  // one stroke, opaque, before it is softened
+  const strokes = [];
+  let current = null;
+  let image = null;
+  let frame = null;
+  let saving = false;
+
+  details.querySelector("[data-hints-nojs]").hidden = true;
+  form.hidden = false;
+  canvas.hidden = true;
+  palette.forEach((button) => { button.style.background = button.dataset.palette; });
+
+  function brush() { return brushes.find((input) => input.checked); }
+  function showBrush() {
+    const chosen = brush();
+    colour.value = chosen.dataset.colour;
+    colourLabel.textContent = `Colour of the ${chosen.value} brush`;
+    palette.forEach((button) => button.setAttribute("aria-pressed", String(button.dataset.palette === colour.value)));
+    brushes.forEach((input) => {
+      input.closest("label").querySelector("[data-brush-swatch]").style.background = input.dataset.colour;
+    });
+  }
+  function recolour(value) {
+    brush().dataset.colour = value;
+    showBrush();
+  }
+  brushes.forEach((input) => input.addEventListener("change", showBrush));
+  colour.addEventListener("input", () => recolour(colour.value));
+  palette.forEach((button) => button.addEventListener("click", () => recolour(button.dataset.palette)));
+  size.addEventListener("input", () => { sizeValue.textContent = `${size.value}% of the sketch's width`; });
+  strength.addEventListener("input", () => { strengthValue.textContent = `${strength.value}%`; });
+  showBrush();
+
+  /* One stroke: traced opaque on the scratch canvas, then blurred (the soft edge) and
+     multiplied onto ``target`` at the stroke's strength. */
+  function lay(stroke, target) {
+    const scratchContext = scratch.getContext("2d");
+    scratchContext.clearRect(0, 0, scratch.width, scratch.height);
+    scratchContext.strokeStyle = stroke.colour;
+    scratchContext.lineWidth = stroke.size;
+    scratchContext.lineCap = "round";
+    scratchContext.lineJoin = "round";
+    scratchContext.beginPath();
+    const [first, ...rest] = stroke.points;
+    scratchContext.moveTo(first[0], first[1]);
+    if (!rest.length) scratchContext.lineTo(first[0] + 0.1, first[1]);  // a dab
+    rest.forEach(([x, y]) => scratchContext.lineTo(x, y));
+    scratchContext.stroke();
+    target.save();
+    target.globalCompositeOperation = "multiply";
+    target.globalAlpha = stroke.strength;
+    target.filter = `blur(${Math.max(1, stroke.size / 5)}px)`;
+    target.drawImage(scratch, 0, 0);
+    target.restore();
+  }
+  function repaint() {
+    const paintedContext = painted.getContext("2d");
+    paintedContext.fillStyle = "#fff";
+    paintedContext.fillRect(0, 0, painted.width, painted.height);
+    strokes.forEach((stroke) => lay(stroke, paintedContext));
+  }
+  function render() {
+    frame = null;
+    context.save();
+    context.globalCompositeOperation = "source-over";
+    context.fillStyle = "#fff";  // a transparent sketch is on white paper, as the pipeline sees it
+    context.fillRect(0, 0, canvas.width, canvas.height);
+    context.drawImage(image, 0, 0, canvas.width, canvas.height);
+    context.globalCompositeOperation = "multiply";
+    context.drawImage(painted, 0, 0);
+    context.restore();
+    if (current) lay(current, context);
+  }
+  function later() { if (frame === null) frame = requestAnimationFrame(render); }
+  function describe() {
+    const parts = [...new Set(strokes.map((stroke) => stroke.brush))];
+    status.textContent = strokes.length
+      ? `${strokes.length} stroke${strokes.length === 1 ? "" : "s"} painted: ${parts.join(", ")}.`
+      : "Nothing painted yet.";
+    undo.disabled = clear.disabled = saving || !strokes.length;
+    save.disabled = saving || !strokes.length;
+  }
+
+  function load() {
+    if (image) return;
+    image = new Image();
+    image.addEventListener("load", () => {
+      [canvas, painted, scratch].forEach((each) => { each.width = image.naturalWidth; each.height = image.naturalHeight; });
+      repaint();
+      render();
+      loading.hidden = true;
+      canvas.hidden = false;
+      describe();
+    });
+    image.addEventListener("error", () => {
+      loading.textContent = "This browser cannot show the sketch's file, so hints cannot be painted on it.";
+    });
+    image.src = details.dataset.imageUrl;
+  }
+  details.addEventListener("toggle", () => { if (details.open) load(); });
+  if (details.open) load();
+
+  function point(event) {
+    const rect = canvas.getBoundingClientRect();
+    return [((event.clientX - rect.left) * canvas.width) / rect.width, ((event.clientY - rect.top) * canvas.height) / rect.height];
+  }
+  canvas.addEventListener("pointerdown", (event) => {
+    if (saving || event.button !== 0) return;
+    canvas.setPointerCapture(event.pointerId);
+    event.preventDefault();
+    current = {
+      brush: brush().value,
+      colour: colour.value,
+      size: Math.max(1, (Number(size.value) / 100) * canvas.width),
+      strength: Number(strength.value) / 100,
+      points: [point(event)],
+    };
+    later();
+  });
+  canvas.addEventListener("pointermove", (event) => {
+    if (!current) return;
+    const [x, y] = point(event);
+    const [lastX, lastY] = current.points[current.points.length - 1];
+    if (Math.hypot(x - lastX, y - lastY) >= 1) { current.points.push([x, y]); later(); }
+  });
+  function finish() {
+    if (!current) return;
+    strokes.push(current);
+    lay(current, painted.getContext("2d"));
+    current = null;
+    later();
+    describe();
+  }
+  canvas.addEventListener("pointerup", finish);
+  canvas.addEventListener("pointercancel", finish);
+
+  undo.addEventListener("click", () => { strokes.pop(); repaint(); later(); describe(); });
+  clear.addEventListener("click", () => { strokes.length = 0; repaint(); later(); describe(); });
+
+  function fail(message) {
+    saving = false;
+    save.removeAttribute("aria-busy");
+    problem.textContent = message;
+    problem.hidden = false;
+    describe();
+  }
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();  // sent by fetch, with the painted copy; the page-wide handler stands aside
+    if (saving || !strokes.length) return;
+    saving = true;
+    problem.hidden = true;
+    save.setAttribute("aria-busy", "true");
+    describe();
+    if (frame !== null) { cancelAnimationFrame(frame); render(); }
+    const body = new FormData();
+    body.append("image", await new Promise((resolve) => canvas.toBlob(resolve, "image/png")), "colour-hints.png");
+    new Set(strokes.map((stroke) => `${stroke.brush}:${stroke.colour}`)).forEach((hint) => body.append("hint", hint));
+    body.append("note", form.querySelector("[data-hint-note]").value);
+    try {
+      const response = await fetch(form.action, {
+        method: "POST", body, credentials: "same-origin",
+        headers: { "X-CSRFToken": csrfToken(form), Accept: "application/json" },
+      });
+      const answer = await response.json().catch(() => ({}));
+      if (response.ok && answer.url) { window.location.assign(answer.url); return; }
+      fail(answer.message || `The hints could not be saved (${response.status}). Reload the page and try again.`);
+    } catch (error) {
+      fail("The hints could not be saved: the server did not answer. Try again.");
+    }
+  });
+}
+
+document.querySelectorAll("[data-hints]").forEach(setUpHints);
