@@ -12,6 +12,8 @@ from django.views.decorators.http import require_GET
 
 from inversion import STYLES
 
+from .bundle import keys
+
 
 def check_database() -> str:
     with connection.cursor() as cursor:
@@ -47,6 +49,14 @@ def model_weights() -> dict[str, str]:
     }
 
 
+def export_keys() -> list[dict] | str:
+    """The public keys that sign case bundles, newest first (the current one unretired); public by nature."""
+    try:
+        return [key.as_dict() for key in keys.public_keys()]
+    except keys.ExportKeyError as error:
+        return f"error: {type(error).__name__}"  # the message names paths: for the operator, not the public
+
+
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -57,5 +67,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
         except Exception as error:  # a failed check is reported, not raised
             checks[name] = f"error: {type(error).__name__}"
     healthy = all(not value.startswith("error") for value in checks.values())
-    body = {"status": "ok" if healthy else "unavailable", **checks, "model_weights": model_weights()}
+    body = {
+        "status": "ok" if healthy else "unavailable",
+        **checks,
+        "model_weights": model_weights(),
+        "export_keys": export_keys(),
+    }
     return JsonResponse(body, status=200 if healthy else 503)
