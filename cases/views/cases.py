@@ -125,14 +125,17 @@ def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
     sketches = (
         WitnessSketch.objects.filter(case=case)
         .select_related("uploaded_by", "revises")
+        .defer("face_descriptor", "revises__face_descriptor")  # 128 numbers each, unused here (#13)
         .prefetch_related(
             Prefetch(
                 "composites",
-                queryset=Composite.objects.select_related("requested_by", "released_by").order_by("created_at"),
+                queryset=Composite.objects.select_related("requested_by", "released_by")
+                .defer("face_descriptor")
+                .order_by("created_at"),
             )
         )
     )
-    candidates = CandidatePhoto.objects.filter(case=case).select_related("uploaded_by")
+    candidates = CandidatePhoto.objects.filter(case=case).select_related("uploaded_by").defer("face_descriptor")
     memberships = CaseMembership.objects.filter(case=case).select_related("user")
     shown = [
         *sketches,
