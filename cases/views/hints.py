@@ -127,7 +127,11 @@ def sketch_hints(request: HttpRequest, pk: int, sketch_pk: int) -> JsonResponse:
             + " ".join(error.messages),
         )
         return JsonResponse({"url": url, "sketch": revision.pk, "composite": None}, status=201)
-    state = "is below" if composite.status == Composite.Status.DONE else "is on its way; this page shows its progress"
+    composite.refresh_from_db(fields=["status"])  # without a broker the job ran as the request committed
+    state = {
+        Composite.Status.DONE: "is below",
+        Composite.Status.FAILED: "could not be made; its card below says why",
+    }.get(composite.status, "is on its way; this page shows its progress")
     kept = f"Sketch {revision.pk} holds your colour hints (sketch {sketch.pk} is unchanged)."
     messages.success(request, f"{kept} Its colour composite {state}.")
     return JsonResponse({"url": url + "#composites", "sketch": revision.pk, "composite": composite.pk}, status=201)
