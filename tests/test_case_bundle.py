@@ -157,6 +157,44 @@ def test_a_fresh_export_verifies_in_a_python_with_only_cryptography(
     assert project.returncode != 0  # the examiner's Python has nothing of this project
 
 
+def test_an_unpacked_bundle_verifies_against_the_public_key_from_healthz(
+    client, case, evidence, investigator, export_key, clean_python, tmp_path
+):
+    bundle = export(client, investigator, case)
+    (published,) = client.get("/healthz").json()["export_keys"]
+    folder = tmp_path / "unpacked"
+    members(bundle).extractall(folder)
+    (tmp_path / "instance.pub").write_text(published["public_key"])
+
+    result = subprocess.run(
+        [str(clean_python), "-I", str(folder / "verify_bundle.py"), str(folder), "--public-key", "instance.pub"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert published["fingerprint"] == export_key
+    assert result.returncode == 0, result.stdout + result.stderr
+    (folder / "extra.txt").write_text("added after unpacking")
+    again = subprocess.run(
+        [str(clean_python), "-I", str(folder / "verify_bundle.py"), str(folder)], capture_output=True, text=True
+    )
+    assert again.returncode == 1 and "FAIL  file extra.txt is in the bundle but not in the manifest" in again.stdout
+
+
+def test_a_case_with_no_evidence_and_no_events_yet_exports_a_bundle_that_verifies(
+    client, case, investigator, export_key, tmp_path
+):
+    path = tmp_path / "empty.zip"
+    path.write_bytes(export(client, investigator, case))
+
+    report = verifier.verify(path, fingerprint=export_key, out=io.StringIO())
+
+    assert report.failures == [] and report.exit_code == 0
+    assert report.events == {} and [link["withheld"]["first"] for link in report.links] == [1]
+
+
 def test_the_manifest_lists_every_file_with_its_kind_size_and_sha256(client, case, evidence, investigator, export_key):
     bundle = members(export(client, investigator, case))
     manifest = json.loads(bundle.read("manifest.json"))
