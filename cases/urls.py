@@ -20,6 +20,7 @@ urlpatterns = [
     path("<int:pk>/composites/<int:composite_pk>/image", views.composite_image, name="composite_image"),
     path("<int:pk>/composites/<int:composite_pk>/release/", views.composite_release, name="composite_release"),
     path("<int:pk>/composites/<int:composite_pk>/download", views.composite_download, name="composite_download"),
+    path("<int:pk>/composites/<int:composite_pk>/press/", views.press_sheet, name="press_sheet"),
     path("<int:pk>/candidates/new/", views.candidate_add, name="candidate_add"),
     path("<int:pk>/candidates/<int:candidate_pk>/image", views.candidate_image, name="candidate_image"),
     path("<int:pk>/compare/", views.compare, name="compare"),

@@ -367,6 +367,12 @@ COMPOSITE_LABEL = env_str("COMPOSITE_LABEL", "GENERATED COMPOSITE - NOT A PHOTOG
 # Side of the stored image in pixels; the network's output is upscaled to it.
 COMPOSITE_SIZE = env_int("COMPOSITE_SIZE", 384)
 
+# The press sheet of a released composite (cases/press.py): who the public should contact.
+PRESS_CONTACT = env_str(
+    "PRESS_CONTACT",
+    "Anyone with information should contact the police on the non-emergency number, quoting the case reference.",
+)
+
 # Sketch inversion
 
 INVERSION_WEIGHTS_DIR = Path(env_str("INVERSION_WEIGHTS_DIR", str(BASE_DIR / "inversion" / "weights")))

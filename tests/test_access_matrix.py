@@ -104,6 +104,11 @@ MATRIX: dict[str, dict[str, tuple[int, ...]]] = {
         "POST": (302, 403, 404, 302, 404, 403),
     },
     "cases/<int:pk>/composites/<int:composite_pk>/download": {"GET": CASE_PAGE},
+    # The press sheet of a released composite: those who may release it (investigators, the lead), on an open case.
+    "cases/<int:pk>/composites/<int:composite_pk>/press/": {
+        "GET": (302, 403, 404, 200, 404, 403),
+        "POST": (302, 403, 404, 400, 404, 403),
+    },
     # Candidate photos are added by investigators; comparison is for artists and investigators.
     "cases/<int:pk>/candidates/new/": {"GET": (302, 403, 404, 200, 404, 403), "POST": (302, 403, 404, 200, 404, 403)},
     "cases/<int:pk>/candidates/<int:candidate_pk>/image": {"GET": CASE_PAGE},

@@ -6,6 +6,7 @@ from .compare import candidate_add, candidate_image, compare
 from .composites import composite_download, composite_image, composite_release
 from .export import case_export
 from .hints import sketch_hints
+from .press import press_sheet
 from .sketches import (
     composites_request,
     composites_status,
@@ -32,6 +33,7 @@ __all__ = [
     "composites_status",
     "membership_grant",
     "membership_revoke",
+    "press_sheet",
     "sketch_crop",
     "sketch_detail",
     "sketch_hints",
