@@ -286,11 +286,15 @@ def audit_trail(staff: dict, cases: list) -> None:
     with transaction.atomic():
         AuditEvent.objects.bulk_create(events, batch_size=2000)
         table = AuditChainHead._meta.db_table
+        moves = [(event.sequence, event.hash) for event in events]
+        statement = f"UPDATE {table} SET sequence = %s, hash = %s WHERE id = 1"
         with connection.cursor() as cursor:
-            cursor.executemany(
-                f"UPDATE {table} SET sequence = %s, hash = %s WHERE id = 1",
-                [(event.sequence, event.hash) for event in events],
-            )
+            if connection.vendor == "postgresql":
+                from psycopg2.extras import execute_batch
+
+                execute_batch(cursor.cursor, statement, moves, page_size=1000)  # 1,000 per round trip
+            else:
+                cursor.executemany(statement, moves)
 
 
 def big_case(case, artists: list, investigators: list, leads: list) -> dict:
@@ -594,27 +598,48 @@ class Memory:
         }
 
 
-def cpu_seconds(processes: list) -> float:
+class Cpu:
+    """CPU seconds spent by Locust (this process), gunicorn, PostgreSQL and everything else on the machine."""
+
+    def __init__(self, gunicorn: subprocess.Popen) -> None:
+        self.gunicorn = gunicorn
+
+    def snapshot(self) -> dict:
+        import psutil
+
+        groups = {
+            "locust": [psutil.Process()],
+            "gunicorn": gunicorn_processes(self.gunicorn),
+            "database": [
+                proc
+                for proc in psutil.process_iter(["name"])
+                if (proc.info["name"] or "").startswith(("postgres", "postmaster"))
+            ],
+        }
+        taken = {name: {proc.pid: seconds(proc) for proc in procs} for name, procs in groups.items()}
+        times = psutil.cpu_times()
+        taken["machine"] = sum(times) - times.idle - getattr(times, "iowait", 0.0)
+        return taken
+
+    @staticmethod
+    def spent(before: dict, after: dict) -> dict:
+        """Seconds between two snapshots; processes that ended in between are missed."""
+        spent = {
+            name: sum(value - before[name].get(pid, 0.0) for pid, value in after[name].items())
+            for name in ("locust", "gunicorn", "database")
+        }
+        spent["everything else"] = after["machine"] - before["machine"] - sum(spent.values())
+        return {name: round(value, 1) for name, value in spent.items()}
+
+
+def seconds(proc) -> float:
     import psutil
 
-    total = 0.0
-    for proc in processes:
-        try:
-            times = proc.cpu_times()
-            total += times.user + times.system
-        except psutil.Error:
-            continue
-    return total
-
-
-def database_processes() -> list:
-    import psutil
-
-    found = []
-    for proc in psutil.process_iter(["name"]):
-        if proc.info["name"] and proc.info["name"].startswith(("postgres", "postmaster")):
-            found.append(proc)
-    return found
+    try:
+        times = proc.cpu_times()
+    except psutil.Error:
+        return 0.0
+    return times.user + times.system
 
 
 def upload_images(count: int, seed: int = 7) -> list[bytes]:
@@ -892,7 +917,6 @@ def endpoint_figures(env, elapsed: float) -> dict:
 def main() -> None:
     import gevent  # Locust's monkey-patching first
     import locust  # noqa: F401
-    import psutil
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=50, help="people in the paced phase (default 50)")
@@ -953,23 +977,17 @@ def main() -> None:
             paced_classes, total = [classes[role] for role in ROLES], sum(counts.values())
             print(f"warm-up {args.warmup:.0f} s, then {total} paced users for {args.seconds:.0f} s", flush=True)
             run_locust(paced_classes, host, total, args.warmup)
+            cpu, load = Cpu(gunicorn), [os.getloadavg()[0]]
+            before = cpu.snapshot()
             paced, paced_seconds = run_locust(paced_classes, host, total, args.seconds)
-            saturation, cpu = {}, {"locust": 0.0, "gunicorn": 0.0, "database": 0.0, "wall": 0.0}
+            spent = {"paced": Cpu.spent(before, cpu.snapshot()) | {"wall": round(paced_seconds, 1)}}
+            saturation, before, wall = {}, cpu.snapshot(), 0.0
             for name, role in SATURATED.items():
                 print(f"saturation: {name}", flush=True)
-                processes = {"gunicorn": gunicorn_processes(gunicorn), "database": database_processes()}
-                before = {"locust": cpu_seconds([psutil.Process()])} | {
-                    key: cpu_seconds(value) for key, value in processes.items()
-                }
                 result, elapsed = run_locust(
                     [hammer(name, role, plan)], host, args.saturation_users, args.saturation_seconds, settle=0.5
                 )
-                after = {"locust": cpu_seconds([psutil.Process()])} | {
-                    key: cpu_seconds(value) for key, value in processes.items()
-                }
-                for key in before:
-                    cpu[key] += after[key] - before[key]
-                cpu["wall"] += elapsed
+                wall += elapsed + 0.5
                 figures = result["endpoints"].get(name, {})
                 saturation[name] = {
                     "requests_per_s": figures.get("requests_per_s", 0.0),
@@ -978,6 +996,8 @@ def main() -> None:
                     "p50_ms": figures.get("p50_ms"),
                     "p95_ms": figures.get("p95_ms"),
                 }
+            spent["saturation"] = Cpu.spent(before, cpu.snapshot()) | {"wall (about)": round(wall, 1)}
+            load.append(os.getloadavg()[0])
         finally:
             memory.running = False
             sampler.join(timeout=2)
@@ -999,8 +1019,13 @@ def main() -> None:
         "saturation": saturation,
         "web_rss_mb": memory.figures(),
         "errors": paced["errors"],
-        "cpu_seconds": {key: round(value, 1) for key, value in cpu.items()},
-        "machine": {"cpu_model": cpu_model, "cpus": os.cpu_count(), "python": platform.python_version()},
+        "cpu_seconds": spent,
+        "machine": {
+            "cpu_model": cpu_model,
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average_1min": {"before_paced": load[0], "after_saturation": load[1]},
+        },
         "parameters": {
             "users": args.users,
             "people": people(args.users),
@@ -1014,11 +1039,22 @@ def main() -> None:
             "broker": redis_url,
             "data": plan["counts"],
             "build_seconds": plan["build_seconds"],
+            "commit": commit(),
         },
     }
     print_table(result)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
+
+
+def commit() -> str:
+    """The code measured: the commit, and whether the working tree differed from it."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True)
+    except OSError:
+        return "unknown"
+    return head.stdout.strip() + (" with uncommitted changes" if dirty.stdout.strip() else "")
 
 
 def print_table(result: dict) -> None:
