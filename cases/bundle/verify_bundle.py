@@ -193,13 +193,17 @@ def verify(path, *, fingerprint=None, public_key=None, trail=None, verbose=False
         return report
     report.manifest = manifest
     check_signature(report, bundle, data, manifest, fingerprint, public_key)
-    check_files(report, bundle, manifest)
-    events = check_events(report, bundle, manifest)
-    if events is not None:
-        report.events = events
-        report.links = check_chain_proof(report, bundle, manifest, events)
-        if trail is not None and report.links is not None:
-            check_full_trail(report, read_trail(Path(trail)), str(trail))
+    try:
+        check_files(report, bundle, manifest)
+        events = check_events(report, bundle, manifest)
+        if events is not None:
+            report.events = events
+            report.links = check_chain_proof(report, bundle, manifest, events)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        report.failed(f"{MANIFEST} or a file it names is malformed: {error!r}")
+        return report
+    if trail is not None and report.links is not None:
+        check_full_trail(report, read_trail(Path(trail)), str(trail))
     return report
 
 
