@@ -31,6 +31,7 @@ class Ability(StrEnum):
     RELEASE_COMPOSITE = "release_composite"
     EXPORT_CASE = "export_case"
     ADD_CANDIDATE_PHOTO = "add_candidate_photo"  # a suspect's photo, set beside composites
+    MAKE_MORPH = "make_morph"  # average finished composites of several witnesses (cases.morphs)
 
 
 Role = CaseMembership.Role
@@ -46,6 +47,7 @@ ROLE_ABILITIES: dict[str, frozenset[Ability]] = {
             Ability.RELEASE_COMPOSITE,
             Ability.EXPORT_CASE,
             Ability.ADD_CANDIDATE_PHOTO,
+            Ability.MAKE_MORPH,
         }
     ),
     Role.CASE_LEAD: frozenset(Ability),
@@ -54,7 +56,13 @@ ADMIN_ABILITIES = frozenset({Ability.VIEW_CASE, Ability.EDIT_CASE, Ability.MANAG
 
 # Abilities that add evidence or change it; only an open case accepts them.
 OPEN_CASE_ONLY = frozenset(
-    {Ability.UPLOAD_SKETCH, Ability.REQUEST_COMPOSITE, Ability.RELEASE_COMPOSITE, Ability.ADD_CANDIDATE_PHOTO}
+    {
+        Ability.UPLOAD_SKETCH,
+        Ability.REQUEST_COMPOSITE,
+        Ability.RELEASE_COMPOSITE,
+        Ability.ADD_CANDIDATE_PHOTO,
+        Ability.MAKE_MORPH,
+    }
 )
 
 

@@ -416,3 +416,105 @@ class CustodySweep(models.Model):
             f"Custody sweep {self.pk} ({self.get_status_display()}, "
             f"{self.files_checked}/{self.files_total} files, {self.failures} failures)"
         )
+
+
+def morph_upload_to(morph: "Morph", filename: str) -> str:
+    """Name the stored file by its content: ``morphs/<sha256>.png``."""
+    return f"morphs/{morph.output_sha256}.png"
+
+
+class MorphQuerySet(models.QuerySet):
+    def outstanding(self) -> "MorphQuerySet":
+        return self.filter(status__in=[Morph.Status.REQUESTED, Morph.Status.RUNNING])
+
+
+class Morph(models.Model):
+    """The average of two to six finished composites of one style of one case (``cases.morphs``).
+
+    When several witnesses saw the same person, the average of their
+    composites is a better likeness than most of the composites on their own
+    (Bruce et al. 2002, docs/MORPHS.md). A worker aligns the faces on their
+    landmarks and averages shape and texture; the result is evidence of its
+    own, stored under its SHA-256 with its provenance (every source
+    composite and sketch with their hashes, the method, the code version).
+
+    Status transitions (``Morph.TRANSITIONS``)::
+
+        requested ──► running ──► done
+            │            │
+            │            ├──► failed
+            │            └──► requested   (the store did not answer; tried again)
+            └──► failed
+
+    ``done`` and ``failed`` are final; a new attempt is a new morph.
+    Release for dissemination is a separate flag on a ``done`` morph.
+    """
+
+    #: How many composites a morph averages.
+    MIN_SOURCES, MAX_SOURCES = 2, 6
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    TRANSITIONS = {
+        Status.REQUESTED: {Status.RUNNING, Status.FAILED},
+        Status.RUNNING: {Status.DONE, Status.FAILED, Status.REQUESTED},
+        Status.DONE: set(),
+        Status.FAILED: set(),
+    }
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="morphs")
+    style = models.CharField(max_length=16, choices=Style.choices)
+    sources = models.ManyToManyField(Composite, related_name="morphs")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.REQUESTED)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    image = models.FileField(upload_to=morph_upload_to, max_length=200, blank=True)
+    output_sha256 = models.CharField(max_length=64, blank=True, db_index=True)
+    provenance = models.JSONField(
+        default=dict, blank=True, help_text="Every source composite and sketch with their hashes, the method, the code."
+    )
+    face_descriptor = models.JSONField(
+        null=True, blank=True, help_text="dlib's descriptor of the morph's face, made in the same job."
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error_message = models.TextField(blank=True)
+
+    # Release for dissemination
+    released = models.BooleanField(default=False)
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    released_at = models.DateTimeField(null=True, blank=True)
+    release_reason = models.TextField(blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = MorphQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["case", "-created_at"], name="morph_case_created_idx"),
+            models.Index(fields=["status", "created_at"], name="morph_status_created_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(released=False) | Q(status="done"), name="morph_released_only_when_done")
+        ]
+
+    def __str__(self) -> str:
+        return f"Morph {self.pk} ({self.get_style_display()}, {self.get_status_display()})"
+
+    def can_become(self, status: str) -> bool:
+        return status in self.TRANSITIONS[self.Status(self.status)]
+
+    def move_to(self, status: str) -> None:
+        """Set ``status``, following ``TRANSITIONS``; the caller saves and audits."""
+        if not self.can_become(status):
+            raise ValueError(f"morph {self.pk} cannot go from {self.status} to {status}")
+        self.status = status

@@ -239,3 +239,4 @@ def held_by_broker() -> set[int] | None:
 
 
 from . import custody_sweep  # noqa: E402, F401  (registers the sweep task)
+from .morphs import make_morph  # noqa: E402, F401  (registers the morph task)

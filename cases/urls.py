@@ -24,5 +24,10 @@ urlpatterns = [
     path("<int:pk>/candidates/new/", views.candidate_add, name="candidate_add"),
     path("<int:pk>/candidates/<int:candidate_pk>/image", views.candidate_image, name="candidate_image"),
     path("<int:pk>/compare/", views.compare, name="compare"),
+    path("<int:pk>/morphs/new/", views.morph_request, name="morph_request"),
+    path("<int:pk>/morphs/<int:morph_pk>/", views.morph_detail, name="morph_detail"),
+    path("<int:pk>/morphs/<int:morph_pk>/status.json", views.morph_status, name="morph_status"),
+    path("<int:pk>/morphs/<int:morph_pk>/image", views.morph_image, name="morph_image"),
+    path("<int:pk>/morphs/<int:morph_pk>/release/", views.morph_release, name="morph_release"),
     path("<int:pk>/export/", views.case_export, name="case_export"),
 ]

@@ -43,7 +43,7 @@ from PIL import Image
 from accounts import tokens
 from audit.models import AuditEvent
 from cases import custody, tasks
-from cases.models import CandidatePhoto, CaseMembership, Composite, WitnessSketch
+from cases.models import CandidatePhoto, CaseMembership, Composite, Morph, WitnessSketch
 
 from . import state
 from .factories import CaseFactory, MembershipFactory
@@ -113,6 +113,16 @@ MATRIX: dict[str, dict[str, tuple[int, ...]]] = {
     "cases/<int:pk>/candidates/new/": {"GET": (302, 403, 404, 200, 404, 403), "POST": (302, 403, 404, 200, 404, 403)},
     "cases/<int:pk>/candidates/<int:candidate_pk>/image": {"GET": CASE_PAGE},
     "cases/<int:pk>/compare/": {"GET": (302, 200, 404, 200, 404, 403)},
+    # Morphs are made by investigators (and the lead); without composites the request goes back to compare.
+    "cases/<int:pk>/morphs/new/": {"POST": (302, 403, 404, 302, 404, 403)},
+    "cases/<int:pk>/morphs/<int:morph_pk>/": {"GET": CASE_PAGE},
+    "cases/<int:pk>/morphs/<int:morph_pk>/status.json": {"GET": CASE_PAGE},
+    "cases/<int:pk>/morphs/<int:morph_pk>/image": {"GET": CASE_PAGE},
+    # Released as composites are: by investigators and the lead (the world's morph is released already).
+    "cases/<int:pk>/morphs/<int:morph_pk>/release/": {
+        "GET": (302, 403, 404, 302, 404, 403),
+        "POST": (302, 403, 404, 302, 404, 403),
+    },
     "cases/<int:pk>/export/": {"GET": (302, 403, 404, 200, 404, 403)},
     # The audit trail is for auditors and admins.
     "audit/": {"GET": AUDIT_PAGE},
@@ -143,7 +153,7 @@ PAYLOADS = {
 }
 
 # Routes whose evidence ids are guessed with the other case's.
-EVIDENCE_IDS = {"sketch_pk": "sketch", "composite_pk": "composite", "candidate_pk": "candidate"}
+EVIDENCE_IDS = {"sketch_pk": "sketch", "composite_pk": "composite", "candidate_pk": "candidate", "morph_pk": "morph"}
 
 
 def routes() -> list[str]:
@@ -186,7 +196,8 @@ def stored(folder: str, data: bytes) -> tuple[str, str]:
 
 
 def evidence(case, uploader, grey: int) -> dict[str, int]:
-    """A sketch, a released composite of it and a candidate photo in ``case``, stored like the real ones."""
+    """A sketch, a released composite of it, a candidate photo and a released morph of the composite
+    in ``case``, stored like the real ones."""
     name, digest = stored("sketches", png(grey))
     sketch = WitnessSketch.objects.create(
         case=case, uploaded_by=uploader, original=name, sha256=digest, size=1, width=64, height=64, style="line"
@@ -210,7 +221,21 @@ def evidence(case, uploader, grey: int) -> dict[str, int]:
     )
     for item in (sketch, candidate):  # what a worker derives after an upload
         tasks.derive.apply(args=(item._meta.model_name, item.pk))
-    return {"sketch_pk": sketch.pk, "composite_pk": composite.pk, "candidate_pk": candidate.pk}
+    name, digest = stored("morphs", png(grey + 3))
+    morph = Morph.objects.create(
+        case=case,
+        style="line",
+        requested_by=uploader,
+        status=Morph.Status.DONE,
+        image=name,
+        output_sha256=digest,
+        released=True,
+        released_by=uploader,
+        released_at=timezone.now(),
+        release_reason="Press appeal",
+    )
+    morph.sources.set([composite])
+    return {"sketch_pk": sketch.pk, "composite_pk": composite.pk, "candidate_pk": candidate.pk, "morph_pk": morph.pk}
 
 
 @pytest.fixture

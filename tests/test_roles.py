@@ -33,6 +33,7 @@ def test_investigator_compares_releases_and_exports(investigator, case):
         Ability.RELEASE_COMPOSITE,
         Ability.EXPORT_CASE,
         Ability.ADD_CANDIDATE_PHOTO,
+        Ability.MAKE_MORPH,
     }
 
 

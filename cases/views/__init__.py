@@ -6,6 +6,7 @@ from .compare import candidate_add, candidate_image, compare
 from .composites import composite_download, composite_image, composite_release
 from .export import case_export
 from .hints import sketch_hints
+from .morphs import morph_detail, morph_image, morph_release, morph_request, morph_status
 from .press import press_sheet
 from .sketches import (
     composites_request,
@@ -33,6 +34,11 @@ __all__ = [
     "composites_status",
     "membership_grant",
     "membership_revoke",
+    "morph_detail",
+    "morph_image",
+    "morph_release",
+    "morph_request",
+    "morph_status",
     "press_sheet",
     "sketch_crop",
     "sketch_detail",

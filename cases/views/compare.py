@@ -17,7 +17,8 @@ from ..access import Ability, abilities, get_case_for
 from ..candidates import similarity
 from ..evidence import inline_image, shown_item
 from ..forms import CandidatePhotoForm, ReleaseForm
-from ..models import CandidatePhoto, Composite, WitnessSketch
+from ..models import CandidatePhoto, Composite, Morph, WitnessSketch
+from ..morphs import morph_choices
 from ..upload_requests import unreadable_upload
 
 
@@ -78,6 +79,8 @@ def compare(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         composites = [c for c in done if c.sketch_id in {s.pk for s in shown_sketches}]
     candidate = candidates.filter(pk__in=ids(request.GET.getlist("candidate"))).first()
+    morphs = list(Morph.objects.filter(case=case, status=Morph.Status.DONE))
+    chosen_morphs = [m for m in morphs if m.pk in ids(request.GET.getlist("morph"))]
 
     similarities, waiting = [], False
     if candidate is not None and composites:
@@ -93,6 +96,11 @@ def compare(request: HttpRequest, pk: int) -> HttpResponse:
                 waiting = True
                 continue
             similarities.append((composite, similarity(composite.face_descriptor, candidate.face_descriptor)))
+    morph_similarities = [
+        (morph, similarity(morph.face_descriptor, candidate.face_descriptor))
+        for morph in chosen_morphs
+        if candidate is not None and candidate.face_found is not None and morph.face_descriptor is not None
+    ]
 
     audit.record(
         audit.Action.COMPARISON_VIEWED,
@@ -104,7 +112,12 @@ def compare(request: HttpRequest, pk: int) -> HttpResponse:
             "sketch": sketch.pk if sketch else None,
             "composites": [c.pk for c in composites],
             "candidate": candidate.pk if candidate else None,
-            "items": [shown_item(item) for item in (*shown_sketches, *composites, candidate) if item is not None],
+            **({"morphs": [m.pk for m in chosen_morphs]} if chosen_morphs else {}),
+            "items": [
+                shown_item(item)
+                for item in (*shown_sketches, *composites, *chosen_morphs, candidate)
+                if item is not None
+            ],
         },
     )
     # The same box the composites were made from, so the sketch crop lines up with them.
@@ -125,6 +138,10 @@ def compare(request: HttpRequest, pk: int) -> HttpResponse:
             "candidate": candidate,
             "similarities": similarities,
             "similarity_waiting": waiting,
+            "morphs": morphs,
+            "chosen_morphs": chosen_morphs,
+            "morph_similarities": morph_similarities,
+            "morph_choices": morph_choices(composites),
             "limitations": model_limitations(composites),
             "abilities": abilities(request.user, case),
             "release_form": ReleaseForm(),
