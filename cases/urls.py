@@ -5,6 +5,9 @@ from . import views
 urlpatterns = [
     path("", views.case_list, name="case_list"),
     path("new/", views.case_create, name="case_create"),
+    path("work/", views.work, name="work"),
+    path("work/status.json", views.work_status, name="work_status"),
+    path("work/email/", views.work_email, name="work_email"),
     path("<int:pk>/", views.case_detail, name="case_detail"),
     path("<int:pk>/status/", views.case_status, name="case_status"),
     path("<int:pk>/members/", views.membership_grant, name="membership_grant"),

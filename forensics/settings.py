@@ -373,6 +373,22 @@ PRESS_CONTACT = env_str(
     "Anyone with information should contact the police on the non-emergency number, quoting the case reference.",
 )
 
+# E-mail: users may ask to hear when a composite they requested is done or has failed
+# (cases/notifications.py, sent by the worker). The laptop default prints e-mails to the console.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("Set EMAIL_USE_TLS or EMAIL_USE_SSL, not both")
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("EMAIL_FROM", "sketch-inversion@localhost")
+# Links in e-mails start with this: the address users open the site at.
+EMAIL_SITE_URL = env_str("EMAIL_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+
 # Sketch inversion
 
 INVERSION_WEIGHTS_DIR = Path(env_str("INVERSION_WEIGHTS_DIR", str(BASE_DIR / "inversion" / "weights")))

@@ -82,6 +82,10 @@ MATRIX: dict[str, dict[str, tuple[int, ...]]] = {
     "cases/": {"GET": (302, 200, 200, 200, 200, 200)},
     "cases/new/": {"GET": (302, 200, 200, 200, 403, 200), "POST": (302, 302, 302, 302, 403, 302)},
     "cases/<int:pk>/": {"GET": CASE_PAGE},
+    # Everyone's own work queue (only their own items, in cases they may see), its poll, their e-mail choice.
+    "cases/work/": {"GET": (302, 200, 200, 200, 200, 200)},
+    "cases/work/status.json": {"GET": (302, 200, 200, 200, 200, 200)},
+    "cases/work/email/": {"POST": (302, 302, 302, 302, 302, 302)},
     # Closing, reopening and archiving: the case lead and admins.
     "cases/<int:pk>/status/": {"POST": (302, 403, 404, 403, 404, 302)},
     # Members are managed by the case lead and admins.

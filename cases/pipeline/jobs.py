@@ -29,6 +29,7 @@ from django.utils import timezone
 
 import audit
 
+from .. import notifications
 from ..custody import StorageUnavailable
 from ..models import Composite
 
@@ -261,6 +262,7 @@ def finish(job: Job, *, fields: dict[str, Any], record: dict, details: dict) -> 
         row.finished_at = timezone.now()
         row.save(update_fields=[*fields, "parameters", "status", "finished_at"])
         audit.record(Action.COMPOSITE_DONE, obj=row, details={"attempt": job.attempt, **details})
+        notifications.composite_finished(row)
     job.finished = True
     job.composite = row
     return True
@@ -285,6 +287,7 @@ def _record_failure(row: Composite, message: str, attempt: int | None = None) ->
         outcome=audit.Outcome.FAILED,
         details={"attempt": attempt or row.attempts, "error": message},
     )
+    notifications.composite_finished(row)
 
 
 def exists(name: str) -> bool:

@@ -17,6 +17,7 @@ from .sketches import (
     sketch_suggest_style,
     sketch_upload,
 )
+from .work import work, work_email, work_status
 
 __all__ = [
     "candidate_add",
@@ -46,4 +47,7 @@ __all__ = [
     "sketch_image",
     "sketch_suggest_style",
     "sketch_upload",
+    "work",
+    "work_email",
+    "work_status",
 ]

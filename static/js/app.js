@@ -194,6 +194,34 @@ function setUpPolling(grid) {
   setTimeout(poll, 500);
 }
 
+/* My work: poll the statuses of the page's items and swap in each one that changed. */
+function setUpWorkPolling(list) {
+  const announce = document.querySelector("[data-work-announce]");
+  let delay = 3000;
+  async function poll() {
+    try {
+      const response = await fetch(list.dataset.workPoll, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      if (!response.ok) throw new Error(response.statusText);
+      const answer = await response.json();
+      for (const item of answer.items) {
+        const row = list.querySelector(`[data-work-item="${item.id}"]`);
+        if (!row || row.dataset.status === item.status) continue;
+        const holder = document.createElement("ol");
+        holder.innerHTML = item.html.trim();
+        const fresh = holder.firstElementChild;
+        row.replaceWith(fresh);
+        if (announce) announce.textContent = `${fresh.querySelector("h3 a").textContent.trim()}: ${item.status}.`;
+      }
+      delay = 3000;
+      if (answer.outstanding === 0) { list.removeAttribute("data-polling"); return; }
+    } catch (error) {
+      delay = Math.min(delay * 2, 30000);
+    }
+    setTimeout(poll, delay);
+  }
+  setTimeout(poll, 1000);
+}
+
 /* Comparison: one zoom for every image, and an overlay slider between two. */
 function setUpCompare(root) {
   const zoom = root.querySelector("[data-zoom]");
@@ -236,6 +264,7 @@ function setUpCompare(root) {
 document.querySelectorAll("[data-upload]").forEach(setUpUpload);
 document.querySelectorAll("[data-crop]").forEach(setUpCrop);
 document.querySelectorAll("[data-poll][data-polling]").forEach(setUpPolling);
+document.querySelectorAll("[data-work-poll][data-polling]").forEach(setUpWorkPolling);
 document.querySelectorAll("[data-compare]").forEach(setUpCompare);
 /* The comparison while a worker describes the faces: look again in a moment (for up to a minute). */
 if (document.querySelector("[data-refresh-while-waiting]")) {
