@@ -13,8 +13,9 @@ def weights_dir(settings, tmp_path):
     return settings.INVERSION_WEIGHTS_DIR
 
 
-def test_healthy_laptop_default_answers_200_with_every_check(client, db, weights_dir, settings):
+def test_healthy_laptop_default_answers_200_with_every_check(client, db, weights_dir, settings, tmp_path):
     settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.EXPORT_KEY_DIR = tmp_path / "export-keys"  # not a developer's own key
 
     response = client.get("/healthz")
 
@@ -25,6 +26,7 @@ def test_healthy_laptop_default_answers_200_with_every_check(client, db, weights
         "broker": "eager",
         "storage": "ok",
         "model_weights": {"line": "missing", "grayscale": "missing", "color": "missing"},
+        "export_keys": [],
     }
 
 

@@ -164,7 +164,8 @@ def test_case_export_holds_every_file_with_its_hash_and_the_audit_events(
     audit_log.mark()
     response = client.get(reverse("case_export", args=[case.pk]))
     assert response.status_code == 200
-    bundle = zipfile.ZipFile(io.BytesIO(response.content))
+    content = b"".join(response.streaming_content)
+    bundle = zipfile.ZipFile(io.BytesIO(content))
     provenance = json.loads(bundle.read("provenance.json"))
     assert provenance["case"]["reference"] == case.reference
     for entry in [*provenance["sketches"], *provenance["composites"], *provenance["candidate_photos"]]:
@@ -173,7 +174,7 @@ def test_case_export_holds_every_file_with_its_hash_and_the_audit_events(
     assert {"sketch_uploaded", "composite_requested", "candidate_added"} <= {e["action"] for e in events}
     exported = audit_log.new()[-1]
     assert exported.action == Action.CASE_EXPORTED
-    assert exported.details["sha256"] == hashlib.sha256(response.content).hexdigest()
+    assert exported.details["sha256"] == hashlib.sha256(content).hexdigest()
 
 
 @pytest.mark.parametrize(("role", "status"), [("artist", 403), ("outsider", 404), ("auditor", 404)])
