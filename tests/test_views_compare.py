@@ -152,7 +152,8 @@ def test_released_composite_downloads_with_its_provenance(client, case, composit
     assert provenance["composite"]["sha256"] == composite.output_sha256
     assert provenance["composite"]["release_reason"] == "Press appeal"
     assert provenance["sketch"]["sha256"] == composite.sketch.sha256
-    assert f"composite-{composite.pk}.png" in bundle.namelist()
+    assert provenance["composite"]["file"] in bundle.namelist()  # the path in the zip
+    assert hashlib.sha256(bundle.read(provenance["composite"]["file"])).hexdigest() == composite.output_sha256
     assert [e.action for e in audit_log.new()] == [Action.EVIDENCE_DOWNLOADED]
 
 

@@ -85,9 +85,11 @@ def composite_download(request: HttpRequest, pk: int, composite_pk: int) -> Http
     except CustodyError as error:
         return altered_response(request, error)
     provenance = released_provenance(composite)
+    name = f"composite-{composite.pk}.png"
+    provenance["composite"] |= {"file": name, "stored_as": composite.image.name}  # the path in this zip
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
-        bundle.writestr(f"composite-{composite.pk}.png", data)
+        bundle.writestr(name, data)
         bundle.writestr("provenance.json", json.dumps(provenance, indent=2, ensure_ascii=False))
     record_view(request, composite, case, sha256=composite.output_sha256, download=True, bundle="released")
     response = HttpResponse(buffer.getvalue(), content_type="application/zip")
