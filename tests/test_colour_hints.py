@@ -151,8 +151,12 @@ def test_a_painted_copy_of_another_size_leaves_the_face_to_the_worker(client, sk
 
     revision = WitnessSketch.objects.get(revises=sketch)
     composite = revision.composites.first()
-    # The original's box does not fit this copy: no box was sent, so the revision's own face is used, if found.
-    assert composite is None or "box" not in composite.request_parameters
+    # The original's box does not fit this copy: none was sent; the revision's own face is used where found.
+    assert revision.size != sketch.size and revision.face_found is not None
+    if revision.face_found:
+        assert composite.request_parameters == {}
+    else:
+        assert composite is None
 
 
 def test_when_no_face_was_found_the_worker_looks_in_the_revision(client, sketch, artist):
