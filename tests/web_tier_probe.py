@@ -24,7 +24,7 @@ def prepare() -> None:
     from accounts.roles import GlobalRole
 
     call_command("migrate", verbosity=0)
-    from cases import services, tasks
+    from cases import morphs, services, tasks
     from cases.models import CaseMembership
     from tests.factories import CaseFactory, MembershipFactory, UserFactory
     from tests.web import face_png, finish
@@ -41,7 +41,14 @@ def prepare() -> None:
         tasks.derive.apply(args=(item._meta.model_name, item.pk))
     composite = finish(services.request_composite(sketch, "color", user=artist)[0])
     tasks.describe_composite.apply(args=(composite.pk,))
-    print(json.dumps({"case": case.pk, "sketch": sketch.pk, "photo": photo.pk, "composite": composite.pk}))
+    others = [  # more composites of the face, from boxes a person drew: sources of morphs
+        finish(services.request_composite(sketch, "color", user=artist, parameters={"box": [0, 0, 120 + i, 128]})[0])
+        for i in range(2)
+    ]
+    morph, _ = morphs.request_morph(case, [composite.pk, others[0].pk], user=investigator)
+    assert morph.status == "done", morph.error_message
+    ids = {"case": case.pk, "sketch": sketch.pk, "photo": photo.pk, "composite": composite.pk, "morph": morph.pk}
+    print(json.dumps(ids | {"unmorphed": others[1].pk}))
     assert auditor
 
 
@@ -53,6 +60,7 @@ def visit(ids: dict) -> None:
 
     users = {user.username: user for user in get_user_model().objects.all()}
     case, sketch, photo, composite = ids["case"], ids["sketch"], ids["photo"], ids["composite"]
+    morph = ids["morph"]
     pages = {
         "artist": [
             reverse("case_list"),
@@ -66,6 +74,10 @@ def visit(ids: dict) -> None:
             reverse("composites_status", args=[case, sketch]),
             reverse("composite_image", args=[case, composite]),
             reverse("compare", args=[case]) + f"?candidate={photo}",
+            reverse("compare", args=[case]) + f"?candidate={photo}&morph={morph}",
+            reverse("morph_detail", args=[case, morph]),
+            reverse("morph_status", args=[case, morph]),
+            reverse("morph_image", args=[case, morph]),
             reverse("candidate_image", args=[case, photo]),
             reverse("candidate_image", args=[case, photo]) + "?crop=1",
             reverse("case_export", args=[case]),
@@ -78,7 +90,10 @@ def visit(ids: dict) -> None:
             reverse("api:composite_detail", args=[case, composite]),
             "/healthz",
         ],
-        "investigator": [reverse("composite_release", args=[case, composite])],
+        "investigator": [
+            reverse("composite_release", args=[case, composite]),
+            reverse("morph_release", args=[case, morph]),
+        ],
         "auditor": [reverse("audit_list"), reverse("audit_chain"), reverse("api:audit_event_list")],
     }
     answers = {}
@@ -90,8 +105,8 @@ def visit(ids: dict) -> None:
             if os.environ.get("PROBE_TRACE"):
                 print(url, [name for name in HEAVY if name in sys.modules], file=sys.stderr)
     client.force_login(users["artist"])
-    compare = client.get(reverse("compare", args=[case]) + f"?candidate={photo}").content.decode()
-    answers["similarity shown"] = "Distance " in compare
+    compare = client.get(reverse("compare", args=[case]) + f"?candidate={photo}&morph={morph}").content.decode()
+    answers["similarity shown"] = "Distance " in compare and f"morph {morph}: Distance " in compare
     upload = io.BytesIO()
     Image.linear_gradient("L").save(upload, format="PNG")  # tests.web's faces come with PyTorch
     upload.seek(0)
@@ -100,6 +115,11 @@ def visit(ids: dict) -> None:
     box = {"box_left": 8, "box_top": 8, "box_right": 120, "box_bottom": 120, "box_adjusted": "True"}
     request_url = reverse("composites_request", args=[case, sketch])
     answers["request"] = client.post(request_url, {"styles": ["line"], **box}).status_code
+    client.force_login(users["investigator"])
+    chosen = {"composite": [composite, ids["unmorphed"]]}  # a new morph: its job goes to the broker
+    response = client.post(reverse("morph_request", args=[case]), chosen)
+    made = response.status_code == 302 and "/morphs/" in response.url  # a refusal goes back to compare
+    answers["morph"] = response.status_code if made else 400
     print(json.dumps({"answers": answers, "imported": [name for name in HEAVY if name in sys.modules]}))
 
 
