@@ -444,6 +444,12 @@ function setUpHints(details) {
     problem.hidden = false;
     describe();
   }
+  window.addEventListener("pageshow", (event) => {
+    if (!event.persisted || !saving) return;  // back from the revision's page: the painting can be saved again
+    saving = false;
+    save.removeAttribute("aria-busy");
+    describe();
+  });
   form.addEventListener("submit", async (event) => {
     event.preventDefault();  // sent by fetch, with the painted copy; the page-wide handler stands aside
     if (saving || !strokes.length) return;
