@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.models import WorkPreference
 from cases import notifications, services, tasks
-from cases.models import Composite
+from cases.models import Composite, Morph
 
 from .web import add_sketch, finish
 
@@ -40,7 +40,7 @@ def failed(sketch, user, message: str = "The sketch file is missing from storage
     return requested(sketch, user, status=Status.FAILED, error_message=message, finished_at=timezone.now())
 
 
-def shown_ids(client) -> list[int]:
+def shown_ids(client) -> list[str]:
     answer = client.get(reverse("work_status")).json()
     return [item["id"] for item in answer["items"]]
 
@@ -67,9 +67,9 @@ def test_the_work_page_lists_my_composites_newest_first_with_their_status(client
 
     page = response.content.decode()
     assert response.status_code == 200
-    order = [page.index(f'data-work-item="{c.pk}"') for c in (broken, done, running, waiting)]
+    order = [page.index(f'data-work-item="composite-{c.pk}"') for c in (broken, done, running, waiting)]
     assert order == sorted(order)  # newest first
-    assert "Waiting for a worker" in page and "Rendering (attempt 2)" in page
+    assert "Waiting for a worker" in page and "Running (attempt 2)" in page
     assert "Done" in page and "Failed" in page
     assert "The network could not process this sketch (ValueError: too dark)." in page
     assert reverse("sketch_detail", args=[sketch.case_id, sketch.pk]) + f"#composite-{done.pk}" in page
@@ -83,9 +83,35 @@ def test_the_poll_gives_each_items_status_and_card_and_what_is_still_outstanding
 
     answer = client.get(reverse("work_status")).json()
 
-    assert [(item["id"], item["status"]) for item in answer["items"]] == [(done.pk, "done"), (waiting.pk, "requested")]
-    assert f'data-work-item="{waiting.pk}"' in answer["items"][1]["html"]
+    assert [(item["id"], item["status"]) for item in answer["items"]] == [
+        (f"composite-{done.pk}", "done"),
+        (f"composite-{waiting.pk}", "requested"),
+    ]
+    assert f'data-work-item="composite-{waiting.pk}"' in answer["items"][1]["html"]
     assert answer["outstanding"] == 1
+
+
+def morph_of(case, user, *sources: Composite, **fields) -> Morph:
+    """A morph of ``sources`` as a request leaves it, with ``fields`` as its worker left them."""
+    morph = Morph.objects.create(case=case, style="line", requested_by=user, **fields)
+    morph.sources.set(sources)
+    return morph
+
+
+def test_morphs_are_work_too(client, case, sketch, artist, lead):
+    sources = [finish(requested(sketch, artist)), finish(requested(sketch, artist, "grayscale"))]
+    running = morph_of(case, lead, *sources, status=Status.RUNNING, started_at=timezone.now())
+    broken = morph_of(case, lead, *sources, status=Status.FAILED, finished_at=timezone.now(), error_message="No face.")
+    client.force_login(lead)
+    assert notifications.unseen_count(lead) == 1
+
+    page = client.get(reverse("work")).content.decode()
+
+    assert shown_ids(client) == [f"morph-{broken.pk}", f"morph-{running.pk}"]
+    assert reverse("morph_detail", args=[case.pk, running.pk]) in page
+    assert f"Line morph {broken.pk}" in page and "of 2 composites" in page and "No face." in page
+    client.force_login(artist)
+    assert shown_ids(client) == [f"composite-{sources[1].pk}", f"composite-{sources[0].pk}"]
 
 
 # Deny by default.
@@ -97,12 +123,20 @@ def test_another_users_items_are_shown_to_nobody_else(
     leads = requested(sketch, lead)
     artists = requested(sketch, artist)
 
-    for user, expected in [(artist, [artists.pk]), (lead, [leads.pk]), (investigator, []), (outsider, []), (admin, [])]:
+    for user, expected in [
+        (artist, [f"composite-{artists.pk}"]),
+        (lead, [f"composite-{leads.pk}"]),
+        (investigator, []),
+        (outsider, []),
+        (admin, []),
+    ]:
         client.force_login(user)
         page = client.get(reverse("work")).content.decode()
         assert shown_ids(client) == expected, user
         for composite in (leads, artists):
-            assert (f'data-work-item="{composite.pk}"' in page) == (composite.pk in expected), user
+            assert (f'data-work-item="composite-{composite.pk}"' in page) == (
+                f"composite-{composite.pk}" in expected
+            ), user
 
 
 def test_a_member_removed_from_the_case_no_longer_sees_its_items(client, case, sketch, artist, lead):
@@ -147,9 +181,9 @@ def test_opening_the_work_page_marks_what_finished_since_the_last_visit_as_new(c
 
     page = client.get(reverse("work")).content.decode()
 
-    card = page.split(f'data-work-item="{new.pk}"', 1)[1].split("</li>", 1)[0]
+    card = page.split(f'data-work-item="composite-{new.pk}"', 1)[1].split("</li>", 1)[0]
     assert ">New<" in card
-    card = page.split(f'data-work-item="{old.pk}"', 1)[1].split("</li>", 1)[0]
+    card = page.split(f'data-work-item="composite-{old.pk}"', 1)[1].split("</li>", 1)[0]
     assert ">New<" not in card
 
 
@@ -209,7 +243,7 @@ def test_an_opted_in_user_is_emailed_when_a_composite_is_done(client, sketch, ar
     (message,) = mail.outbox
     assert message.to == [artist.email]
     assert message.subject == f"Line composite {composite.pk} of case 2026-CID-0042 is done"
-    link = f"https://sketches.example.org/cases/{sketch.case_id}/sketches/{sketch.pk}/#composites"
+    link = f"https://sketches.example.org/cases/{sketch.case_id}/sketches/{sketch.pk}/#composite-{composite.pk}"
     assert link in message.body
     assert "Thistlewood" not in message.body and "Scar" not in message.body
     assert "Street robbery" not in message.body  # the case's title stays in the case
@@ -271,3 +305,19 @@ def test_the_email_choice_is_each_users_own(client, artist, lead):
     client.force_login(artist)
     page = client.get(reverse("work")).content.decode()
     assert 'name="email_when_finished"' in page and "checked" in page
+
+
+def test_morph_finished_emails_as_composite_finished_does(
+    client, case, sketch, artist, lead, django_capture_on_commit_callbacks
+):
+    sources = [finish(requested(sketch, artist)), finish(requested(sketch, artist, "grayscale"))]
+    opt_in(client, lead)
+    morph = morph_of(case, lead, *sources, status=Status.FAILED, finished_at=timezone.now(), error_message="No face.")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        notifications.morph_finished(morph)
+
+    (message,) = mail.outbox
+    assert message.subject == f"Line morph {morph.pk} of case 2026-CID-0042 failed"
+    assert "failed: No face." in message.body
+    assert reverse("morph_detail", args=[case.pk, morph.pk]) in message.body
