@@ -97,6 +97,17 @@ window.addEventListener("pageshow", () => {
   });
 });
 
+/* A form whose answer may be a download (the press sheet) leaves the page where it is, so no
+   pageshow comes to free its buttons: free them a few seconds after the request is sent. */
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (!form.matches("[data-download-form]") || event.defaultPrevented) return;
+  setTimeout(() => form.querySelectorAll("button[aria-busy=true]").forEach((button) => {
+    button.disabled = false;
+    button.removeAttribute("aria-busy");
+  }), 3000);
+});
+
 /* Face crop: the box over the sketch, drawn with the pointer or typed in. */
 function setUpCrop(section) {
   const stage = section.querySelector("[data-stage]");
