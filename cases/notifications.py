@@ -139,12 +139,19 @@ def composite_finished(composite: Composite) -> None:
 
     A mail server that does not answer is logged and never fails the job.
     """
-    transaction.on_commit(lambda: _email("composite", composite.pk), robust=True)
+    if wants_email(composite.requested_by_id):
+        transaction.on_commit(lambda: _email("composite", composite.pk), robust=True)
 
 
 def morph_finished(morph: Morph) -> None:
     """As ``composite_finished``, for a morph (to be called where ``cases.morphs`` finishes or fails one)."""
-    transaction.on_commit(lambda: _email("morph", morph.pk), robust=True)
+    if wants_email(morph.requested_by_id):
+        transaction.on_commit(lambda: _email("morph", morph.pk), robust=True)
+
+
+def wants_email(user_id: int) -> bool:
+    """Whether the user asked for e-mail (asked in the job's transaction, and again before sending)."""
+    return WorkPreference.objects.filter(user_id=user_id, email_when_finished=True).exists()
 
 
 def _email(kind: str, pk: int) -> None:
@@ -156,8 +163,7 @@ def _email(kind: str, pk: int) -> None:
     if job is None or job.status not in FINISHED:
         return
     item, user = WorkItem(kind, job), job.requested_by
-    wanted = WorkPreference.objects.filter(user=user, email_when_finished=True).exists()
-    if not (wanted and user.is_active and user.email):
+    if not (wants_email(user.pk) and user.is_active and user.email):
         return
     if not Case.objects.visible_to(user).filter(pk=item.case.pk).exists():
         return
