@@ -1,4 +1,7 @@
-"""Audit action for the press sheet of a released composite (``press_sheet_made``). Choices only: no change to the table."""
+"""Audit action for the press sheet of a released composite (``press_sheet_made``).
+
+Choices only: no change to the table.
+"""
 
 from django.db import migrations, models
 
