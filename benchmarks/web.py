@@ -2,8 +2,9 @@
 
 ``PYTHONPATH=. python benchmarks/web.py [--users 50] [--seconds 30] [--json web.json]``
 
-Method. A fresh database (``DATABASE_URL``; by default a throwaway SQLite in a
-temporary folder) gets realistic data: ``--users`` people (40 % forensic
+Method. A fresh database (``DATABASE_URL``, dropped and made anew, so its name
+must contain "bench"; by default a throwaway SQLite in a temporary folder)
+gets realistic data: ``--users`` people (40 % forensic
 artists, 30 % investigators, 20 % case leads, 10 % auditors), 50 cases, one of
 them with 40 sketches (some revising others), 120 composites (three styles
 per sketch; a few waiting or failed, some released) and 10 candidate photos,
@@ -33,16 +34,28 @@ Locust, as a library, in this process:
    cases and open its page), waiting 1-3 s between requests, for
    ``--seconds``: requests, errors and p50/p95/p99 per endpoint;
 3. ``saturation``: for each endpoint in turn, ``--saturation-users`` clients
-   requesting it with no wait (closed loop) for ``--saturation-seconds``:
-   requests per second, and latency under that load.
+   requesting it with no wait (closed loop), 2 s to settle (the previous
+   endpoint's queued requests drain), then ``--saturation-seconds``
+   measured: requests per second and latency under that load, and the CPU
+   time gunicorn and PostgreSQL spent per request
+   (``server_cpu_ms_per_request``), from which
+   ``requests_per_s_if_cores_were_free`` is what the machine's cores would
+   serve with nothing else running (Locust included).
 
-Any answer but the expected status (200; 302 for an upload) is an error,
+Any answer but the expected status (200; 302 for an upload) is an error;
 redirects are not followed (a lost session would show as errors, not as
 fast login pages). ``web_rss_mb`` is the peak resident memory of each
-gunicorn worker (the largest is what the 300 MB target is about) and of all
-gunicorn processes together, sampled every 0.25 s. Locust, gunicorn and the
-database share the machine's cores; ``cpu_seconds`` says how the saturation
-phase's CPU time was split.
+gunicorn worker (``per_worker_peak``: what the 300 MB target is about) and
+of all gunicorn processes together, sampled every 0.25 s. Locust, gunicorn
+and the database share the machine's cores, and so does whatever else runs
+there: ``cpu_seconds`` splits each phase's CPU time between Locust,
+gunicorn, the PostgreSQL backends of the benchmark's database and
+everything else, and ``machine.load_average_1min`` says how busy it was.
+
+Full run, as in docs/WEB_PERFORMANCE.md::
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/forensics_bench PYTHONPATH=. \
+        .venv/bin/python benchmarks/web.py --users 50 --seconds 120 --saturation-seconds 8 --json web.json
 """
 
 from __future__ import annotations
@@ -71,6 +84,9 @@ AUDIT_EVENTS = 20_000
 CASES = 50
 BIG_SKETCHES, BIG_CANDIDATES = 40, 10
 STYLES = ("line", "grayscale", "color")
+#: Seconds of closed-loop load on an endpoint before its figures are taken: the requests still queued
+#: for the previous endpoint drain, and the workers settle on this one.
+SETTLE = 2.0
 #: Endpoints hammered in the saturation phase: name -> role that asks.
 SATURATED = {
     "case list": "artist",
@@ -599,10 +615,11 @@ class Memory:
 
 
 class Cpu:
-    """CPU seconds spent by Locust (this process), gunicorn, PostgreSQL and everything else on the machine."""
+    """CPU seconds spent by Locust (this process), gunicorn, the PostgreSQL backends serving the
+    benchmark's database, and everything else on the machine."""
 
-    def __init__(self, gunicorn: subprocess.Popen) -> None:
-        self.gunicorn = gunicorn
+    def __init__(self, gunicorn: subprocess.Popen, database: str) -> None:
+        self.gunicorn, self.database = gunicorn, database
 
     def snapshot(self) -> dict:
         import psutil
@@ -612,8 +629,10 @@ class Cpu:
             "gunicorn": gunicorn_processes(self.gunicorn),
             "database": [
                 proc
-                for proc in psutil.process_iter(["name"])
-                if (proc.info["name"] or "").startswith(("postgres", "postmaster"))
+                for proc in psutil.process_iter(["name", "cmdline"])
+                if self.database
+                and (proc.info["name"] or "").startswith("postgres")
+                and f" {self.database} " in " ".join(proc.info["cmdline"] or [])
             ],
         }
         taken = {name: {proc.pid: seconds(proc) for proc in procs} for name, procs in groups.items()}
@@ -875,9 +894,11 @@ def hammer(name: str, role: str, plan: dict) -> type:
     return type(f"Hammer{role.title()}", (person,), {"role": role, "tasks": [action], "abstract": False})
 
 
-def run_locust(classes: list, host: str, users: int, seconds: float, settle: float = 0.0) -> tuple[dict, float]:
-    """Run ``classes`` with ``users`` users for ``seconds``; per-endpoint figures, and the seconds
-    measured (from ``settle`` seconds after all users started)."""
+def run_locust(
+    classes: list, host: str, users: int, seconds: float, settle: float = 0.0, cpu: Cpu | None = None
+) -> tuple[dict, float]:
+    """Run ``classes`` with ``users`` users for ``seconds``; per-endpoint figures (and with ``cpu``, the
+    CPU seconds spent), and the seconds measured (from ``settle`` seconds after all users started)."""
     import gevent
     from locust.env import Environment
 
@@ -888,13 +909,15 @@ def run_locust(classes: list, host: str, users: int, seconds: float, settle: flo
         gevent.sleep(0.05)
     gevent.sleep(settle)
     env.stats.reset_all()
+    before = cpu.snapshot() if cpu else None
     began = time.monotonic()
     gevent.sleep(seconds)
     elapsed = time.monotonic() - began
     figures = endpoint_figures(env, elapsed)
+    spent = Cpu.spent(before, cpu.snapshot()) if cpu else {}
     runner.quit()
     errors = {f"{error.name}: {error.error}": error.occurrences for error in env.stats.errors.values()}
-    return {"endpoints": figures, "errors": errors}, elapsed
+    return {"endpoints": figures, "errors": errors, "cpu_seconds": spent}, elapsed
 
 
 def endpoint_figures(env, elapsed: float) -> dict:
@@ -921,7 +944,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=50, help="people in the paced phase (default 50)")
     parser.add_argument("--seconds", type=float, default=30, help="length of the paced phase (default 30)")
-    parser.add_argument("--saturation-seconds", type=float, default=3, help="per endpoint (default 3)")
+    parser.add_argument(
+        "--saturation-seconds", type=float, default=2, help=f"per endpoint, after {SETTLE:.0f} s to settle (default 2)"
+    )
     parser.add_argument("--saturation-users", type=int, default=8, help="closed-loop clients (default 8)")
     parser.add_argument("--warmup", type=float, default=5, help="seconds of load before measuring (default 5)")
     parser.add_argument("--workers", type=int, default=3, help="gunicorn workers (default 3, as the Dockerfile)")
@@ -977,26 +1002,36 @@ def main() -> None:
             paced_classes, total = [classes[role] for role in ROLES], sum(counts.values())
             print(f"warm-up {args.warmup:.0f} s, then {total} paced users for {args.seconds:.0f} s", flush=True)
             run_locust(paced_classes, host, total, args.warmup)
-            cpu, load = Cpu(gunicorn), [os.getloadavg()[0]]
-            before = cpu.snapshot()
-            paced, paced_seconds = run_locust(paced_classes, host, total, args.seconds)
-            spent = {"paced": Cpu.spent(before, cpu.snapshot()) | {"wall": round(paced_seconds, 1)}}
-            saturation, before, wall = {}, cpu.snapshot(), 0.0
+            cpu, load = (
+                Cpu(gunicorn, database_url.rsplit("/", 1)[-1].split("?")[0] if database_url else ""),
+                [os.getloadavg()[0]],
+            )
+            paced, paced_seconds = run_locust(paced_classes, host, total, args.seconds, cpu=cpu)
+            spent = {"paced": paced["cpu_seconds"] | {"wall": round(paced_seconds, 1)}}
+            saturation, spent["saturation"] = {}, {"wall": 0.0}
             for name, role in SATURATED.items():
                 print(f"saturation: {name}", flush=True)
                 result, elapsed = run_locust(
-                    [hammer(name, role, plan)], host, args.saturation_users, args.saturation_seconds, settle=0.5
+                    [hammer(name, role, plan)], host, args.saturation_users, args.saturation_seconds, SETTLE, cpu
                 )
-                wall += elapsed + 0.5
-                figures = result["endpoints"].get(name, {})
+                figures, used = result["endpoints"].get(name, {}), result["cpu_seconds"]
+                for key, value in used.items():
+                    spent["saturation"][key] = round(spent["saturation"].get(key, 0.0) + value, 1)
+                spent["saturation"]["wall"] = round(spent["saturation"]["wall"] + elapsed, 1)
+                served = figures.get("requests", 0)
+                web_ms = 1000 * (used["gunicorn"] + used["database"]) / served if served else None
                 saturation[name] = {
                     "requests_per_s": figures.get("requests_per_s", 0.0),
-                    "requests": figures.get("requests", 0),
+                    "requests": served,
                     "errors": figures.get("errors", 0),
                     "p50_ms": figures.get("p50_ms"),
                     "p95_ms": figures.get("p95_ms"),
+                    # CPU of gunicorn and PostgreSQL per request, whatever else the machine was doing, and
+                    # what that would allow on all of the machine's cores with nothing else running.
+                    "server_cpu_ms_per_request": round(web_ms, 1) if web_ms else None,
+                    "requests_per_s_if_cores_were_free": round(os.cpu_count() * 1000 / web_ms, 1) if web_ms else None,
+                    "cpu_seconds": used,
                 }
-            spent["saturation"] = Cpu.spent(before, cpu.snapshot()) | {"wall (about)": round(wall, 1)}
             load.append(os.getloadavg()[0])
         finally:
             memory.running = False
@@ -1059,18 +1094,23 @@ def commit() -> str:
 
 def print_table(result: dict) -> None:
     print(f"\n{result['parameters']['users']} users, {result['parameters']['seconds']} s, {result['machine']}")
-    print(f"{'endpoint':<22} {'requests':>8} {'errors':>6} {'p50':>6} {'p95':>6} {'p99':>6} {'sat. req/s':>10}")
-    names = sorted({*result["paced"], *result["saturation"]})
-    for name in names:
-        paced = result["paced"].get(name, {})
-        saturated = result["saturation"].get(name, {})
-        print(
-            f"{name:<22} {paced.get('requests', '-'):>8} {paced.get('errors', '-'):>6} {paced.get('p50_ms', '-'):>6} "
-            f"{paced.get('p95_ms', '-'):>6} {paced.get('p99_ms', '-'):>6} {saturated.get('requests_per_s', '-'):>10}"
-        )
+    print(f"CPU seconds: {result['cpu_seconds']}")
+    header = f"{'endpoint':<22} {'requests':>8} {'errors':>6} {'p50':>6} {'p95':>6} {'p99':>6}"
+    print(f"{header} {'sat. req/s':>10} {'CPU ms/req':>10} {'free req/s':>10}")
+    for name in sorted({*result["paced"], *result["saturation"]}):
+        paced, saturated = result["paced"].get(name, {}), result["saturation"].get(name, {})
+        figures = [paced.get(key, "-") for key in ("requests", "errors", "p50_ms", "p95_ms", "p99_ms")]
+        figures += [
+            saturated.get(key) or "-"
+            for key in ("requests_per_s", "server_cpu_ms_per_request", "requests_per_s_if_cores_were_free")
+        ]
+        print(f"{name:<22} " + " ".join(f"{figure:>{width}}" for figure, width in zip(figures, WIDTHS, strict=True)))
     print(f"web RSS (MB): {result['web_rss_mb']}")
     if result["errors"]:
         print(f"errors: {result['errors']}")
+
+
+WIDTHS = (8, 6, 6, 6, 6, 10, 10, 10)
 
 
 if __name__ == "__main__":
