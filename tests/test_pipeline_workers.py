@@ -16,6 +16,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.db import transaction
+from django.urls import reverse
 from PIL import Image
 
 from audit.models import AuditEvent
@@ -24,7 +25,7 @@ from cases.models import Composite, WitnessSketch
 from inversion import inference
 
 from .inversion_fixtures import generated_face
-from .workers import missing_services, wait_for
+from .workers import derived_in_process, missing_services, wait_for
 
 Status = Composite.Status
 Action = AuditEvent.Action
@@ -44,7 +45,9 @@ def face_png(seed: int, size: int = 128) -> bytes:
 
 
 def upload(case, artist, data: bytes):
-    return services.add_sketch(case, io.BytesIO(data), user=artist, style="line", filename="sketch.png")
+    """A sketch whose face a worker has already found."""
+    with derived_in_process():
+        return services.add_sketch(case, io.BytesIO(data), user=artist, style="line", filename="sketch.png")
 
 
 def finished(*composites: Composite) -> bool:
@@ -182,3 +185,15 @@ def test_a_corrupt_sketch_fails_clearly_and_the_worker_keeps_going(case, artist,
     assert [action for action, _ in trail(failing)][-1] == Action.COMPOSITE_FAILED
     assert Composite.objects.get(pk=after.pk).status == Status.DONE
     assert worker.process.poll() is None
+
+
+def test_a_worker_finds_the_face_of_an_upload_and_the_page_shows_it(client, case, artist, deployment):
+    worker = deployment.worker()
+    sketch = services.add_sketch(case, io.BytesIO(face_png(1)), user=artist, style="line", filename="s.png")
+    assert sketch.face_found is None  # the upload answered before the face was looked for
+    wait_for(lambda: WitnessSketch.objects.get(pk=sketch.pk).face_found is not None, 60, "face found", worker)
+    sketch.refresh_from_db()
+    assert sketch.face_found and sketch.face_crop_sha256 and len(sketch.face_descriptor) == 128
+    client.force_login(artist)
+    status = client.get(reverse("composites_status", args=[case.pk, sketch.pk])).json()
+    assert status["face"] == {"looking": False, "found": True}

@@ -6,6 +6,7 @@ queue of its own, so runs do not see each other's jobs. The fixtures are
 registered in ``conftest.py``.
 """
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -138,6 +139,18 @@ class Deployment:
             worker.kill()  # a graceful stop takes seconds, and is not what these tests are about
 
 
+@contextlib.contextmanager
+def derived_in_process():
+    """Jobs run here for the block, as if a worker had already done them: an upload's face is
+    found before the test asks for composites, and no derive job is left in the queue."""
+    was = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    try:
+        yield
+    finally:
+        celery_app.conf.task_always_eager = was
+
+
 def wait_for(condition: Callable[[], bool], timeout: float, what: str, worker: Worker | None = None) -> None:
     """Poll ``condition`` until it holds; fail saying ``what`` did not happen (with the worker's log)."""
     deadline = time.monotonic() + timeout
@@ -190,7 +203,7 @@ def connect_deployment(settings):
                 "OPTIONS": {"location": deployment.media},
             },
         }
-        routes = {"inversion.tasks.*": {"queue": deployment.queue}}
+        routes = {"inversion.tasks.*": {"queue": deployment.queue}, "cases.*": {"queue": deployment.queue}}
         conf.update(broker_url=deployment.redis_url, task_always_eager=False, task_routes=routes)
         reset_connections()
         return deployment
