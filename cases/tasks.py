@@ -195,28 +195,47 @@ def resend_lost(waited: timedelta | None = None) -> list[int]:
     ``waited`` (``COMPOSITE_RESEND_AFTER``) whose job is neither in the queue nor taken
     by a worker (a Redis flush or restart lost it), and, on PostgreSQL, composites
     ``running`` with no live worker (its process was killed). Sending a job twice is
-    harmless: a worker claims each composite once. Without a broker there is nothing to lose.
+    harmless: a worker claims each composite once. Images still waiting for a worker to
+    look at them (``derive``) are sent again the same way. Without a broker there is
+    nothing to lose. Returns the composites re-sent.
     """
     from . import pipeline
 
-    held = held_by_broker()
+    held = held_jobs()
     if held is None:
         return []
     if waited is None:
         waited = timedelta(seconds=settings.COMPOSITE_RESEND_AFTER)
-    waiting = Composite.objects.filter(
-        status=Composite.Status.REQUESTED, created_at__lte=timezone.now() - waited
-    ).exclude(pk__in=held)
-    lost = sorted({*waiting.values_list("pk", flat=True), *pipeline.abandoned()})
+    cutoff = timezone.now() - waited
+    rendering = {args[0] for args in held.get(render.name, set())}
+    waiting = Composite.objects.filter(status=Composite.Status.REQUESTED, created_at__lte=cutoff)
+    lost = sorted({*waiting.exclude(pk__in=rendering).values_list("pk", flat=True), *pipeline.abandoned()})
     for pk in lost:
         log.info("re-sending composite %s: the broker no longer holds its job", pk)
         render.delay(pk)
+    deriving = held.get(derive.name, set())
+    for name, model in derived.MODELS.items():
+        unlooked = model.objects.filter(face_found__isnull=True, created_at__lte=cutoff).values_list("pk", flat=True)
+        for pk in unlooked[:RESEND_DERIVE_BATCH]:
+            if (name, pk) not in deriving:
+                log.info("re-sending derive of %s %s: the broker no longer holds its job", name, pk)
+                derive.delay(name, pk)
     return lost
 
 
+#: Most images a sweep re-sends to be looked at (a backlog after an upgrade drains over a few sweeps).
+RESEND_DERIVE_BATCH = 200
+
+
 def held_by_broker() -> set[int] | None:
-    """The composites whose render job Redis holds: waiting in the queue, or delivered to
-    a worker and not yet acknowledged. None when jobs run in-process (no broker to ask)."""
+    """The composites whose render job Redis holds (``held_jobs``); None without a broker."""
+    held = held_jobs()
+    return None if held is None else {args[0] for args in held.get(render.name, set())}
+
+
+def held_jobs() -> dict[str, set[tuple]] | None:
+    """The jobs Redis holds, as task name -> argument tuples: waiting in the queue, or
+    delivered to a worker and not yet acknowledged. None when jobs run in-process."""
     app = render.app
     if app.conf.task_always_eager:
         return None
@@ -225,16 +244,13 @@ def held_by_broker() -> set[int] | None:
         client = connection.default_channel.client
         waiting = client.lrange(queue, 0, -1)
         delivered = [json.dumps(json.loads(raw)[0]) for raw in client.hvals("unacked")]
-    held = set()
+    held: dict[str, set[tuple]] = {}
     for raw in [*waiting, *delivered]:
         message = json.loads(raw)
-        if message.get("headers", {}).get("task") != render.name:
-            continue
         body = message["body"]
         if message.get("properties", {}).get("body_encoding") == "base64":
             body = base64.b64decode(body)
-        args = json.loads(body)[0]
-        held.add(int(args[0]))
+        held.setdefault(message.get("headers", {}).get("task", ""), set()).add(tuple(json.loads(body)[0]))
     return held
 
 

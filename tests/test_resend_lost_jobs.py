@@ -14,7 +14,7 @@ from django.core.management import call_command
 
 from audit.models import AuditEvent
 from cases import services, tasks
-from cases.models import Composite
+from cases.models import Composite, WitnessSketch
 
 from .test_pipeline_workers import face_png, finished
 from .workers import derived_in_process, missing_services, wait_for
@@ -73,3 +73,14 @@ def test_the_beat_schedule_checks_for_lost_jobs_every_half_minute():
     entry = settings.CELERY_BEAT_SCHEDULE["resend-lost-jobs"]
     assert entry["task"] == tasks.resend.name
     assert entry["schedule"] + settings.COMPOSITE_RESEND_AFTER <= 60
+
+
+def test_an_image_whose_derive_job_was_lost_is_sent_again(case, artist, deployment):
+    deployment.kill_workers()
+    sketch = services.add_sketch(case, io.BytesIO(face_png(1)), user=artist, style="line", filename="s.png")
+    assert ("witnesssketch", sketch.pk) in tasks.held_jobs()[tasks.derive.name]
+    redis.Redis.from_url(deployment.redis_url).flushdb()
+    tasks.resend_lost(NOW)
+    assert ("witnesssketch", sketch.pk) in tasks.held_jobs()[tasks.derive.name]
+    worker = deployment.worker()
+    wait_for(lambda: WitnessSketch.objects.get(pk=sketch.pk).face_found is not None, 60, "face found", worker)
