@@ -54,7 +54,7 @@ def morph_request(request: HttpRequest, pk: int) -> HttpResponse:
         query = urlencode([("composite", pk) for pk in chosen[: Morph.MAX_SOURCES + 1]])
         return redirect(reverse("compare", args=[case.pk]) + (f"?{query}" if query else ""))
     if created:
-        messages.success(request, f"Morph {morph.pk} of {len(chosen)} composites is requested.")
+        messages.success(request, f"Morph {morph.pk} of {len(set(chosen))} composites is requested.")
     else:
         messages.info(request, f"Morph {morph.pk} of these composites was already requested.")
     return redirect("morph_detail", case.pk, morph.pk)
