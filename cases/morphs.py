@@ -34,9 +34,10 @@ from PIL import Image
 
 import audit
 
-from . import composite_png, custody
+from . import composite_png, custody, notifications
 from .access import Ability, require
 from .models import Case, Composite, Morph, Style
+from .sending import send_after_commit
 
 log = logging.getLogger(__name__)
 
@@ -201,15 +202,8 @@ def source_summary(composite: Composite) -> dict:
 
 
 def enqueue(morph: Morph) -> None:
-    """Send ``morph`` to a worker once the current transaction commits; without a broker, make it now.
-
-    This is ``tasks.send_after_commit``: this module cannot import ``cases.tasks``, which
-    imports it to register the task (import-linter keeps ``cases`` free of import circles).
-    """
-    if make_morph.app.conf.task_always_eager:
-        make_morph.delay(morph.pk)
-    else:
-        transaction.on_commit(lambda: make_morph.delay(morph.pk), robust=True)
+    """Send ``morph`` to a worker once the current transaction commits; without a broker, make it now."""
+    send_after_commit(make_morph, morph.pk)
 
 
 # ---------------------------------------------------------------------------
@@ -331,6 +325,7 @@ def finish(morph: Morph, made: dict) -> None:
             obj=row,
             details={"output_sha256": row.output_sha256, "sources": made["provenance"]["sources"]},
         )
+        notifications.morph_finished(row)
 
 
 def fail(morph: Morph, message: str) -> None:
@@ -348,6 +343,7 @@ def fail(morph: Morph, message: str) -> None:
             outcome=audit.Outcome.FAILED,
             details={"attempt": row.attempts, "error": message},
         )
+        notifications.morph_finished(row)
 
 
 def code_version() -> str:

@@ -27,6 +27,7 @@ from PIL import Image
 
 from . import custody, derived
 from .models import Composite
+from .sending import send_after_commit
 
 log = logging.getLogger(__name__)
 
@@ -156,18 +157,6 @@ def enqueue_describe(composites) -> None:
         send_after_commit(describe_composite, composite.pk)
 
 
-def send_after_commit(task, *args) -> None:
-    """Send ``task`` once the current transaction commits.
-
-    Without a broker the job runs in-process at once, on this connection, so
-    the laptop default has the result as soon as the request answers.
-    """
-    if task.app.conf.task_always_eager:
-        task.delay(*args)
-    else:
-        transaction.on_commit(lambda: task.delay(*args), robust=True)
-
-
 def enqueue(composite: Composite) -> None:
     """Send ``composite`` to a worker once the current transaction commits.
 
@@ -195,8 +184,8 @@ def resend_lost(waited: timedelta | None = None) -> list[int]:
     ``waited`` (``COMPOSITE_RESEND_AFTER``) whose job is neither in the queue nor taken
     by a worker (a Redis flush or restart lost it), and, on PostgreSQL, composites
     ``running`` with no live worker (its process was killed). Sending a job twice is
-    harmless: a worker claims each composite once. Images still waiting for a worker to
-    look at them (``derive``) are sent again the same way. Without a broker there is
+    harmless: a worker claims each composite once. Morphs still requested, and images
+    still waiting for a worker to look at them (``derive``), are sent again the same way. Without a broker there is
     nothing to lose. Returns the composites re-sent.
     """
     from . import pipeline
@@ -213,6 +202,13 @@ def resend_lost(waited: timedelta | None = None) -> list[int]:
     for pk in lost:
         log.info("re-sending composite %s: the broker no longer holds its job", pk)
         render.delay(pk)
+    from .models import Morph
+
+    morphing = {args[0] for args in held.get(make_morph.name, set())}
+    for pk in Morph.objects.filter(status=Morph.Status.REQUESTED, created_at__lte=cutoff).values_list("pk", flat=True):
+        if pk not in morphing:
+            log.info("re-sending morph %s: the broker no longer holds its job", pk)
+            make_morph.delay(pk)
     deriving = held.get(derive.name, set())
     for name, model in derived.MODELS.items():
         unlooked = model.objects.filter(face_found__isnull=True, created_at__lte=cutoff).values_list("pk", flat=True)
@@ -255,4 +251,4 @@ def held_jobs() -> dict[str, set[tuple]] | None:
 
 
 from . import custody_sweep  # noqa: E402, F401  (registers the sweep task)
-from .morphs import make_morph  # noqa: E402, F401  (registers the morph task)
+from .morphs import make_morph  # noqa: E402  (registers the morph task)
