@@ -4,6 +4,7 @@ provenance of every source, the rules of a request, who may ask, and release."""
 import hashlib
 import io
 import json
+import zipfile
 
 import numpy as np
 import pytest
@@ -301,3 +302,17 @@ def test_a_waiting_morph_shows_its_progress_and_is_polled(client, case, composit
     assert status["outstanding"] == 1 and status["composites"][0]["status"] == "requested"
     assert "Release" not in status["composites"][0]["html"]
     assert client.get(reverse("morph_image", args=[case.pk, morph.pk])).status_code == 404
+
+
+def test_a_morph_goes_into_the_case_bundle_with_its_sources(client, case, composites, investigator):
+    morph, _ = morphs.request_morph(case, [c.pk for c in composites[:2]], user=investigator)
+    client.force_login(investigator)
+    response = client.get(reverse("case_export", args=[case.pk]))
+    bundle = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    manifest = json.loads(bundle.read("manifest.json"))
+    (entry,) = [item for item in manifest["files"] if item["kind"] == "morph"]
+    assert entry["sha256"] == morph.output_sha256
+    assert hashlib.sha256(bundle.read(entry["path"])).hexdigest() == morph.output_sha256
+    (listed,) = json.loads(bundle.read("provenance.json"))["morphs"]
+    assert listed["file"] == entry["path"]
+    assert [source["sha256"] for source in listed["sources"]] == [c.output_sha256 for c in composites[:2]]

@@ -88,7 +88,7 @@ class CaseBundle:
         self.head = Head(row.sequence, row.hash) if row else Head(0, GENESIS_HASH)
         self.key = keys.signing_key()  # taken once: both passes sign, or neither
         self.evidence, provenance = contents.evidence(case, Reader(user, request, case))
-        self.counts = {name: len(provenance[name]) for name in ("sketches", "composites", "candidate_photos")}
+        self.counts = {name: len(provenance[name]) for name in ("sketches", "composites", "morphs", "candidate_photos")}
         provenance |= {"bundle_id": self.bundle_id, "exported_by": user.get_username(), "exported_at": self.when}
         self.provenance = (json.dumps(provenance, indent=2, ensure_ascii=False) + "\n").encode()
         self.signed_by: keys.PublicKey | None = None

@@ -24,7 +24,7 @@ from audit.trail import GENESIS_HASH, event_dict
 
 from .. import custody
 from ..custody_sweep import _chunks as stored_chunks  # S3 objects streamed from their body, not read whole
-from ..models import CandidatePhoto, Case, Composite, WitnessSketch
+from ..models import CandidatePhoto, Case, Composite, Morph, WitnessSketch
 from ..provenance import candidate_provenance, case_summary, composite_provenance, sketch_provenance
 
 #: Bytes of text gathered from the database, or of zip output held, before they are handed on.
@@ -96,7 +96,7 @@ def evidence(case: Case, reader: Reader) -> tuple[list[Entry], dict[str, Any]]:
     which ``integrity_failed`` events name.
     """
     entries: list[Entry] = []
-    provenance: dict[str, list] = {"sketches": [], "composites": [], "candidate_photos": []}
+    provenance: dict[str, list] = {"sketches": [], "composites": [], "morphs": [], "candidate_photos": []}
 
     def add(path, kind, field_file, sha256, obj, record, listing):
         entries.append(
@@ -127,6 +127,14 @@ def evidence(case: Case, reader: Reader) -> tuple[list[Entry], dict[str, Any]]:
             add(path, "composite", composite.image, composite.output_sha256, composite, record, "composites")
         else:
             provenance["composites"].append(record)  # no image: its provenance says why
+    morphs = Morph.objects.filter(case=case).select_related("requested_by").prefetch_related("sources")
+    for morph in morphs.order_by("pk"):
+        record = morph_provenance(morph)
+        if morph.status == Morph.Status.DONE and morph.image:
+            path = f"morphs/morph-{morph.pk}-{morph.output_sha256}.png"
+            add(path, "morph", morph.image, morph.output_sha256, morph, record, "morphs")
+        else:
+            provenance["morphs"].append(record)
     photos = CandidatePhoto.objects.filter(case=case).select_related("uploaded_by").order_by("pk")
     for photo in photos:
         path = f"candidates/candidate-{photo.pk}-{basename(photo.image)}"
@@ -207,3 +215,21 @@ def batched(pieces: Iterable[str]) -> Iterator[bytes]:
 def packaged(name: str) -> bytes:
     """A file shipped with this package into every bundle (``verify_bundle.py``, ``VERIFY.md``)."""
     return (HERE / name).read_bytes()
+
+
+def morph_provenance(morph: Morph) -> dict[str, Any]:
+    """A morph as the bundle records it: its sources (composite and sketch hashes), method and release."""
+    return {
+        "id": morph.pk,
+        "style": morph.style,
+        "status": morph.status,
+        "sha256": morph.output_sha256 or None,
+        "sources": morph.provenance.get("sources") or [{"composite": c.pk} for c in morph.sources.all()],
+        "method": morph.provenance.get("method"),
+        "requested_by": morph.requested_by.get_username(),
+        "created_at": morph.created_at.isoformat(),
+        "finished_at": morph.finished_at.isoformat() if morph.finished_at else None,
+        "released": morph.released,
+        "release_reason": morph.release_reason,
+        "error": morph.error_message,
+    }
