@@ -616,33 +616,48 @@ class Memory:
 
 class Cpu:
     """CPU seconds spent by Locust (this process), gunicorn, the PostgreSQL backends serving the
-    benchmark's database, and everything else on the machine."""
+    benchmark's database, and everything else on the machine.
+
+    Backends come and go (``DATABASE_CONN_MAX_AGE``): ``watch`` notes each one's CPU time twice a
+    second, so one that ended still counts up to its last note.
+    """
 
     def __init__(self, gunicorn: subprocess.Popen, database: str) -> None:
-        self.gunicorn, self.database = gunicorn, database
+        self.gunicorn, self.database, self.backends, self.running = gunicorn, database, {}, True
+
+    def note_backends(self) -> None:
+        import psutil
+
+        if not self.database:
+            return
+        for proc in psutil.process_iter(["name", "cmdline"]):
+            title = " ".join(proc.info["cmdline"] or [])
+            if (proc.info["name"] or "").startswith("postgres") and f" {self.database} " in title:
+                self.backends[proc.pid] = seconds(proc)
+
+    def watch(self) -> None:
+        import gevent
+
+        while self.running:
+            self.note_backends()
+            gevent.sleep(0.5)
 
     def snapshot(self) -> dict:
         import psutil
 
-        groups = {
-            "locust": [psutil.Process()],
-            "gunicorn": gunicorn_processes(self.gunicorn),
-            "database": [
-                proc
-                for proc in psutil.process_iter(["name", "cmdline"])
-                if self.database
-                and (proc.info["name"] or "").startswith("postgres")
-                and f" {self.database} " in " ".join(proc.info["cmdline"] or [])
-            ],
+        self.note_backends()
+        taken = {
+            "locust": {0: seconds(psutil.Process())},
+            "gunicorn": {proc.pid: seconds(proc) for proc in gunicorn_processes(self.gunicorn)},
+            "database": dict(self.backends),
         }
-        taken = {name: {proc.pid: seconds(proc) for proc in procs} for name, procs in groups.items()}
         times = psutil.cpu_times()
         taken["machine"] = sum(times) - times.idle - getattr(times, "iowait", 0.0)
         return taken
 
     @staticmethod
     def spent(before: dict, after: dict) -> dict:
-        """Seconds between two snapshots; processes that ended in between are missed."""
+        """Seconds between two snapshots."""
         spent = {
             name: sum(value - before[name].get(pid, 0.0) for pid, value in after[name].items())
             for name in ("locust", "gunicorn", "database")
@@ -993,7 +1008,7 @@ def main() -> None:
         host = f"http://127.0.0.1:{port}"
         gunicorn = start_gunicorn(env | {"REDIS_URL": redis_url}, port, args.workers, work)
         memory = Memory(gunicorn)
-        sampler = gevent.spawn(memory.sample)
+        sampler, cpu = gevent.spawn(memory.sample), None
         try:
             classes = user_classes(plan, uploads, paced=True)
             counts = people(args.users)
@@ -1002,10 +1017,8 @@ def main() -> None:
             paced_classes, total = [classes[role] for role in ROLES], sum(counts.values())
             print(f"warm-up {args.warmup:.0f} s, then {total} paced users for {args.seconds:.0f} s", flush=True)
             run_locust(paced_classes, host, total, args.warmup)
-            cpu, load = (
-                Cpu(gunicorn, database_url.rsplit("/", 1)[-1].split("?")[0] if database_url else ""),
-                [os.getloadavg()[0]],
-            )
+            cpu = Cpu(gunicorn, database_url.rsplit("/", 1)[-1].split("?")[0] if database_url else "")
+            watcher, load = gevent.spawn(cpu.watch), [os.getloadavg()[0]]
             paced, paced_seconds = run_locust(paced_classes, host, total, args.seconds, cpu=cpu)
             spent = {"paced": paced["cpu_seconds"] | {"wall": round(paced_seconds, 1)}}
             saturation, spent["saturation"] = {}, {"wall": 0.0}
@@ -1036,6 +1049,9 @@ def main() -> None:
         finally:
             memory.running = False
             sampler.join(timeout=2)
+            if cpu is not None:
+                cpu.running = False
+                watcher.join(timeout=2)
             stop(gunicorn)
             import redis
 
