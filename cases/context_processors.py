@@ -10,12 +10,13 @@ from . import notifications
 def navigation(request: HttpRequest) -> dict:
     """What the main navigation offers the signed-in user.
 
-    ``unseen_work`` is their count of finished work not yet seen: one query,
-    run only when a template shows it (the full pages' navigation bar, not
-    the cards a page renders on their own).
+    Both are asked only when a template shows them (the full pages'
+    navigation bar), not for every card a page renders on its own:
+    ``can_view_audit`` (the user's Auditor group) and ``unseen_work`` (their
+    count of finished work not yet seen), one query each.
     """
     user = getattr(request, "user", None)
     return {
-        "can_view_audit": can_view_audit(request.user) if hasattr(request, "user") else False,
+        "can_view_audit": cache(lambda: can_view_audit(user) if user is not None else False),
         "unseen_work": cache(lambda: notifications.unseen_count(user) if user is not None else 0),
     }
