@@ -130,10 +130,20 @@ def random_weights(tmp_path_factory, monkeypatch):
     inference.reset_models()
 
 
-@pytest.fixture
-def eager_jobs():
-    """Composites render in-process, also where REDIS_URL is set."""
+@pytest.fixture(autouse=True)
+def jobs_in_process(request):
+    """Jobs sent by the code under test run in-process, as on a laptop, also where REDIS_URL is
+    set (CI): a test's transaction never commits, so a job sent after commit would never run.
+    The worker tests point Celery at a real broker themselves (``workers.connect_deployment``)."""
+    if request.node.get_closest_marker("broker_settings"):
+        yield
+        return
     was = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = True
     yield
     celery_app.conf.task_always_eager = was
+
+
+@pytest.fixture
+def eager_jobs(jobs_in_process):
+    """Composites render in-process (every test's default now; kept for the tests that say so)."""

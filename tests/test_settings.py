@@ -66,6 +66,7 @@ def test_s3_storage_needs_a_bucket(tmp_path):
     assert "S3_BUCKET" in result.stderr
 
 
+@pytest.mark.broker_settings
 def test_celery_runs_in_process_without_redis_and_routes_inversion_jobs_to_their_queue(settings):
     from forensics import celery_app
 

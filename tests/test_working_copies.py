@@ -70,6 +70,7 @@ def test_pages_crop_from_the_working_copy_without_decoding_the_original(
 def test_upload_answers_before_the_face_is_found_and_the_page_says_so(client, case, artist, settings):
     from forensics import celery_app
 
+    was = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = False  # a broker: the job waits for a worker
     try:
         with io.BytesIO(face_png(1)) as data:
@@ -83,7 +84,7 @@ def test_upload_answers_before_the_face_is_found_and_the_page_says_so(client, ca
         status = client.get(reverse("composites_status", args=[case.pk, sketch.pk])).json()
         assert status["face"] == {"looking": True, "found": False}
     finally:
-        celery_app.conf.task_always_eager = True
+        celery_app.conf.task_always_eager = was
     tasks.derive.apply(args=("witnesssketch", sketch.pk))  # the worker's turn
     status = client.get(reverse("composites_status", args=[case.pk, sketch.pk])).json()
     assert status["face"] == {"looking": False, "found": True}
