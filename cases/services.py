@@ -195,6 +195,27 @@ def record_upload_rejected(
     )
 
 
+def store_upload(
+    name: str, data: bytes, *, user, case: Case, object_type: str, filename: str, request: HttpRequest | None
+) -> bool:
+    """``custody.store`` for an accepted upload; a store that does not answer is an audited
+    refusal (``upload_rejected``, reason ``storage_unavailable``) raised as ``StorageUnavailable``."""
+    try:
+        return custody.store(name, data, user=user, request=request, case=case)
+    except custody.StorageUnavailable as error:
+        record_upload_rejected(
+            user=user,
+            case=case,
+            object_type=object_type,
+            reason="storage_unavailable",
+            message=custody.UNAVAILABLE_MESSAGE,
+            filename=filename,
+            details={"error": str(error)[:200]},
+            request=request,
+        )
+        raise
+
+
 def add_sketch(
     case: Case,
     upload: IO[bytes],
@@ -234,7 +255,9 @@ def add_sketch(
         revises=revises,
     )
     name = sketch_upload_to(sketch, f"upload.{image.extension}")
-    stored_now = custody.store(name, image.data, user=user, request=request, case=case)
+    stored_now = store_upload(
+        name, image.data, user=user, case=case, object_type="witnesssketch", filename=original_filename, request=request
+    )
     sketch.original.name = name
     try:
         with transaction.atomic():
@@ -287,7 +310,15 @@ def add_candidate_photo(
         label=label.strip(),
     )
     photo.image.name = candidate_upload_to(photo, f"upload.{image.extension}")
-    stored_now = custody.store(photo.image.name, image.data, user=user, request=request, case=case)
+    stored_now = store_upload(
+        photo.image.name,
+        image.data,
+        user=user,
+        case=case,
+        object_type="candidatephoto",
+        filename=photo.original_filename,
+        request=request,
+    )
     try:
         with transaction.atomic():
             photo.save(force_insert=True)

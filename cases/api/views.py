@@ -117,17 +117,7 @@ class SketchList(generics.GenericAPIView):
                 revises=revises,
                 request=request,
             )
-        except StorageUnavailable as error:
-            services.record_upload_rejected(
-                user=request.user,
-                case=case,
-                object_type="witnesssketch",
-                reason="storage_unavailable",
-                message=UNAVAILABLE_MESSAGE,
-                filename=data["image"].name,
-                details={"error": str(error)[:200]},
-                request=request,
-            )
+        except StorageUnavailable:
             return Response({"message": UNAVAILABLE_MESSAGE}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
         return Response(s.SketchSerializer(sketch).data, status=status.HTTP_201_CREATED)
 

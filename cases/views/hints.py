@@ -103,17 +103,7 @@ def sketch_hints(request: HttpRequest, pk: int, sketch_pk: int) -> JsonResponse:
         )
     except ValidationError as error:
         return refuse(" ".join(error.messages))
-    except StorageUnavailable as error:
-        services.record_upload_rejected(
-            user=request.user,
-            case=case,
-            object_type="witnesssketch",
-            reason="storage_unavailable",
-            message=UNAVAILABLE_MESSAGE,
-            filename=upload.name or "",
-            details={"error": str(error)[:200]},
-            request=request,
-        )
+    except StorageUnavailable:
         return refuse(UNAVAILABLE_MESSAGE, status=503)
     url = reverse("sketch_detail", args=[case.pk, revision.pk])
     try:

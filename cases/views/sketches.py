@@ -59,17 +59,7 @@ def sketch_upload(request: HttpRequest, pk: int) -> HttpResponse:
             )
         except ValidationError as error:
             form.add_error("image", " ".join(error.messages))
-        except StorageUnavailable as error:
-            services.record_upload_rejected(
-                user=request.user,
-                case=case,
-                object_type="witnesssketch",
-                reason="storage_unavailable",
-                message=UNAVAILABLE_MESSAGE,
-                filename=upload.name,
-                details={"error": str(error)[:200]},
-                request=request,
-            )
+        except StorageUnavailable:
             messages.error(request, UNAVAILABLE_MESSAGE)
             return render(request, "cases/sketch_form.html", {"case": case, "form": form}, status=503)
         else:
