@@ -537,11 +537,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_gunicorn(env: dict, port: int, workers: int, work: Path) -> subprocess.Popen:
+def start_gunicorn(env: dict, port: int, workers: int, threads: int, work: Path) -> subprocess.Popen:
     import urllib.request
 
     command = [sys.executable, "-m", "gunicorn", "forensics.wsgi", "--bind", f"127.0.0.1:{port}"]
-    command += ["--workers", str(workers), "--access-logfile", str(work / "access.log")]
+    command += ["--workers", str(workers), "--threads", str(threads), "--access-logfile", str(work / "access.log")]
     log = work / "gunicorn.log"
     process = subprocess.Popen(
         command, env=env, cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True
@@ -965,6 +965,7 @@ def main() -> None:
     parser.add_argument("--saturation-users", type=int, default=8, help="closed-loop clients (default 8)")
     parser.add_argument("--warmup", type=float, default=5, help="seconds of load before measuring (default 5)")
     parser.add_argument("--workers", type=int, default=3, help="gunicorn workers (default 3, as the Dockerfile)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per worker (default 4, as the Dockerfile)")
     parser.add_argument("--json", help="write the figures to this file")
     args = parser.parse_args()
 
@@ -1006,7 +1007,7 @@ def main() -> None:
         uploads = upload_images(12)
         port = free_port()
         host = f"http://127.0.0.1:{port}"
-        gunicorn = start_gunicorn(env | {"REDIS_URL": redis_url}, port, args.workers, work)
+        gunicorn = start_gunicorn(env | {"REDIS_URL": redis_url}, port, args.workers, args.threads, work)
         memory = Memory(gunicorn)
         sampler, cpu = gevent.spawn(memory.sample), None
         try:
@@ -1086,6 +1087,7 @@ def main() -> None:
             "saturation_seconds": args.saturation_seconds,
             "saturation_users": args.saturation_users,
             "gunicorn_workers": args.workers,
+            "gunicorn_threads": args.threads,
             "database": "postgresql" if database_url else "sqlite",
             "broker": redis_url,
             "data": plan["counts"],

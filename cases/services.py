@@ -249,7 +249,7 @@ def add_sketch(
         size=image.size,
         width=image.width,
         height=image.height,
-        style=Style(style or suggested_style(image.data)),
+        style=Style(style or suggested_style(image)),
         witness_reference=witness_reference,
         interview_notes=interview_notes,
         revises=revises,

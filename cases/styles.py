@@ -4,14 +4,17 @@ import numpy as np
 
 from inversion.styles import suggest_style
 
-from .uploads import processing_image
-
-#: Largest side of the copy the style suggestion looks at.
-SUGGESTION_SIZE = 512
+from .uploads import PREVIEW_SIZE, ValidatedImage, processing_image
 
 
-def suggested_style(data: bytes) -> str:
-    """The style ``inversion.sketches.suggest_style`` sees in a validated image's bytes."""
-    image = processing_image(data)
-    image.thumbnail((SUGGESTION_SIZE, SUGGESTION_SIZE))
-    return suggest_style(np.asarray(image))
+def suggested_style(image: ValidatedImage) -> str:
+    """The style ``inversion.styles.suggest_style`` sees in a validated upload.
+
+    It looks at the upload's ``preview`` (at most ``uploads.PREVIEW_SIZE`` px a side), decoded once
+    by the validation.
+    """
+    preview = image.preview
+    if preview is None:  # a ValidatedImage built by hand
+        preview = processing_image(image.data)
+        preview.thumbnail((PREVIEW_SIZE, PREVIEW_SIZE))
+    return suggest_style(np.asarray(preview))

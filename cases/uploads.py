@@ -106,6 +106,10 @@ MODE_NOTES = {
 }
 
 
+#: Largest side of ``ValidatedImage.preview``.
+PREVIEW_SIZE = 512
+
+
 class UploadRejected(ValidationError):
     """An upload refused before anything was stored; ``message`` says why and what to do.
 
@@ -124,7 +128,10 @@ class ValidatedImage:
 
     ``width`` and ``height`` are as the image is shown (EXIF orientation
     applied); ``format`` is Pillow's name for it (``PNG``, ``JPEG``, ``WEBP``,
-    ``TIFF``) and ``mode`` its colour mode as stored.
+    ``TIFF``) and ``mode`` its colour mode as stored. ``preview`` is the
+    decoded image as the pipeline sees it, at most ``PREVIEW_SIZE`` px a
+    side, kept from the validation's own decoding so that nothing decodes the
+    upload a second time in the request (the style suggestion reads it).
     """
 
     data: bytes = field(repr=False)
@@ -136,6 +143,7 @@ class ValidatedImage:
     extension: str
     mode: str
     notes: tuple[str, ...] = ()
+    preview: Image.Image | None = field(default=None, repr=False, compare=False)
 
 
 def validate_upload(uploaded_file: IO[bytes]) -> ValidatedImage:
@@ -234,16 +242,19 @@ def validate_upload(uploaded_file: IO[bytes]) -> ValidatedImage:
 
     if image_format == "PNG":
         _verify_checksums(data, reject)
+    width, height = processed.size
+    processed.thumbnail((PREVIEW_SIZE, PREVIEW_SIZE))
     return ValidatedImage(
         data=data,
         sha256=details["sha256"],
         size=len(data),
-        width=processed.width,
-        height=processed.height,
+        width=width,
+        height=height,
         format=image_format,
         extension=EXTENSIONS[image_format],
         mode=mode,
         notes=tuple(notes),
+        preview=processed,
     )
 
 

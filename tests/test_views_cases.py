@@ -166,3 +166,42 @@ def test_a_failed_login_says_why(client, artist):
     response = client.post(reverse("login"), {"username": "artist", "password": "wrong"})
     assert response.status_code == 200
     assert "Please enter a correct username and password" in response.content.decode()
+
+
+def test_case_page_shows_a_page_of_originals_each_with_its_revisions(client, case, artist, monkeypatch, audit_log):
+    """A large case is shown a few originals at a time, newest first; a revision is never split from its original."""
+    from cases.views import cases as case_views
+
+    monkeypatch.setattr(case_views, "SKETCH_GROUPS_PER_PAGE", 2)
+    first = add_sketch(case, artist, seed=1)
+    second = add_sketch(case, artist, seed=2)
+    revision = add_sketch(case, artist, seed=3, revises=first)
+    third = add_sketch(case, artist, seed=4)
+    client.force_login(artist)
+    audit_log.mark()
+    page_one = client.get(reverse("case_detail", args=[case.pk])).content.decode()
+    shown = [pk for pk in (first.pk, second.pk, revision.pk, third.pk) if f'id="sketch-{pk}"' in page_one]
+    assert shown == [second.pk, third.pk]
+    assert "Originals 1–2 of 3" in page_one and "?page=2" in page_one
+    viewed = [e for e in audit_log.new() if e.action == Action.EVIDENCE_VIEWED]
+    assert sorted(item["id"] for item in viewed[0].details["items"]) == [second.pk, third.pk]
+
+    page_two = client.get(reverse("case_detail", args=[case.pk]), {"page": 2}).content.decode()
+    shown = [pk for pk in (first.pk, second.pk, revision.pk, third.pk) if f'id="sketch-{pk}"' in page_two]
+    assert shown == [first.pk, revision.pk]
+    assert page_two.index(f'id="sketch-{first.pk}"') < page_two.index(f'id="sketch-{revision.pk}"')
+    assert client.get(reverse("case_detail", args=[case.pk]), {"page": "x²"}).status_code == 200
+
+
+def test_case_page_shows_the_latest_of_its_timeline_and_all_of_it_on_request(client, case, artist, monkeypatch):
+    from cases.views import cases as case_views
+
+    monkeypatch.setattr(case_views, "TIMELINE_SHOWN", 2)
+    sketches = [add_sketch(case, artist, seed=seed) for seed in (1, 2, 3)]
+    client.force_login(artist)
+    content = client.get(reverse("case_detail", args=[case.pk])).content.decode()
+    assert "The latest 2 of 3 entries" in content and "?timeline=all" in content
+    assert f"Sketch {sketches[0].pk} uploaded" not in content and f"Sketch {sketches[2].pk} uploaded" in content
+    content = client.get(reverse("case_detail", args=[case.pk]), {"timeline": "all"}).content.decode()
+    assert all(f"Sketch {sketch.pk} uploaded" in content for sketch in sketches)
+    assert "The latest" not in content

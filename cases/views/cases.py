@@ -7,7 +7,8 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Prefetch
+from django.core.paginator import Paginator
+from django.db.models import Count, Prefetch, prefetch_related_objects
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -18,8 +19,15 @@ from audit.trail import can_view_audit, record_denial
 from .. import services
 from ..access import Ability, abilities, can_create_case, get_case_for
 from ..evidence import record_page_view
-from ..forms import CaseForm, CaseStatusForm, MembershipForm, ReleaseForm
-from ..models import CandidatePhoto, Case, CaseMembership, Composite, WitnessSketch
+from ..forms import CaseForm, CaseStatusForm, MembershipForm
+from ..models import CandidatePhoto, Case, CaseMembership, Composite, Style, WitnessSketch
+
+#: Originals (each with its revisions) on one page of a case.
+SKETCH_GROUPS_PER_PAGE = 10
+#: The latest timeline entries a case page shows; ``?timeline=all`` shows every one.
+TIMELINE_SHOWN = 15
+#: Read by workers and the compare page, never by the case page.
+HEAVY_FIELDS = ("face_descriptor",)
 
 
 @login_required
@@ -71,24 +79,32 @@ class TimelineEntry:
 
 
 def timeline(case: Case, sketches, candidates) -> list[TimelineEntry]:
-    """What happened to the case's evidence, oldest first."""
+    """What happened to the case's evidence, oldest first.
+
+    The composites are read as plain values, not model instances: a case with hundreds of them
+    only needs their dates here (#13).
+    """
     entries = []
+    urls = {}
     for sketch in sketches:
-        url = reverse("sketch_detail", args=[case.pk, sketch.pk])
+        urls[sketch.pk] = url = reverse("sketch_detail", args=[case.pk, sketch.pk])
         text = f"Sketch {sketch.pk} uploaded ({sketch.get_style_display().lower()})"
         if sketch.revises_id:
             text += f", revising sketch {sketch.revises_id}"
         entries.append(TimelineEntry(sketch.created_at, "sketch", text, sketch.uploaded_by.get_username(), url))
-        for composite in sketch.composites.all():
-            who = composite.requested_by.get_username()
-            name = f"{composite.get_style_display()} composite {composite.pk} of sketch {sketch.pk}"
-            entries.append(TimelineEntry(composite.created_at, "request", f"{name} requested", who, url))
-            if composite.finished_at:
-                outcome = "finished" if composite.status == Composite.Status.DONE else "failed"
-                entries.append(TimelineEntry(composite.finished_at, composite.status, f"{name} {outcome}", "", url))
-            if composite.released_at:
-                released_by = composite.released_by.get_username() if composite.released_by else ""
-                entries.append(TimelineEntry(composite.released_at, "release", f"{name} released", released_by, url))
+    composites = Composite.objects.filter(sketch__case=case).values_list(
+        "pk", "sketch_id", "style", "status", "created_at", "finished_at", "released_at",
+        "requested_by__username", "released_by__username",
+    )  # fmt: skip
+    for pk, sketch_id, style, status, created_at, finished_at, released_at, requester, releaser in composites:
+        url = urls.get(sketch_id, "")
+        name = f"{Style(style).label} composite {pk} of sketch {sketch_id}"
+        entries.append(TimelineEntry(created_at, "request", f"{name} requested", requester, url))
+        if finished_at:
+            outcome = "finished" if status == Composite.Status.DONE else "failed"
+            entries.append(TimelineEntry(finished_at, status, f"{name} {outcome}", "", url))
+        if released_at:
+            entries.append(TimelineEntry(released_at, "release", f"{name} released", releaser or "", url))
     for photo in candidates:
         entries.append(
             TimelineEntry(
@@ -119,42 +135,58 @@ def as_tree(sketches) -> list[WitnessSketch]:
     return ordered
 
 
+def in_groups(tree: list[WitnessSketch]) -> list[list[WitnessSketch]]:
+    """``as_tree``'s list cut into groups: each original with its revisions, so a page never splits one."""
+    groups: list[list[WitnessSketch]] = []
+    for sketch in tree:
+        if sketch.depth == 0 or not groups:
+            groups.append([])
+        groups[-1].append(sketch)
+    return groups
+
+
 @login_required
 def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The case's sketches a page of originals at a time, its candidates, the latest of its timeline.
+
+    A case grows to dozens of sketches and hundreds of composites; the page shows
+    ``SKETCH_GROUPS_PER_PAGE`` originals (each with its revisions and their composites) and the
+    last ``TIMELINE_SHOWN`` timeline entries (``?timeline=all`` for every one), so that it stays
+    small and quick however large the case is (#13).
+    """
     case = get_case_for(request.user, pk, request)
-    sketches = (
-        WitnessSketch.objects.filter(case=case)
-        .select_related("uploaded_by", "revises")
-        .defer("face_descriptor", "revises__face_descriptor")  # 128 numbers each, unused here (#13)
-        .prefetch_related(
-            Prefetch(
-                "composites",
-                queryset=Composite.objects.select_related("requested_by", "released_by")
-                .defer("face_descriptor")
-                .order_by("created_at"),
-            )
-        )
+    sketches = WitnessSketch.objects.filter(case=case).select_related("uploaded_by").defer(*HEAVY_FIELDS)
+    candidates = CandidatePhoto.objects.filter(case=case).select_related("uploaded_by").defer(*HEAVY_FIELDS)
+    page = Paginator(in_groups(as_tree(sketches)), SKETCH_GROUPS_PER_PAGE).get_page(request.GET.get("page"))
+    shown_sketches = [sketch for group in page.object_list for sketch in group]
+    prefetch_related_objects(
+        shown_sketches,
+        Prefetch(
+            "composites",
+            queryset=Composite.objects.defer(*HEAVY_FIELDS).order_by("created_at"),
+        ),
     )
-    candidates = CandidatePhoto.objects.filter(case=case).select_related("uploaded_by").defer("face_descriptor")
-    memberships = CaseMembership.objects.filter(case=case).select_related("user")
     shown = [
-        *sketches,
-        *(c for sketch in sketches for c in sketch.composites.all() if c.status == Composite.Status.DONE),
+        *shown_sketches,
+        *(c for sketch in shown_sketches for c in sketch.composites.all() if c.status == Composite.Status.DONE),
         *(photo for photo in candidates if photo.face_crop),
     ]
     if shown:
         record_page_view(request, case, case, page="case", shown=shown)
+    entries = timeline(case, sketches, candidates)
+    whole_timeline = request.GET.get("timeline") == "all"
     return render(
         request,
         "cases/case_detail.html",
         {
             "case": case,
-            "sketches": as_tree(sketches),
+            "sketches": shown_sketches,
+            "page": page,
             "candidates": candidates,
-            "timeline": timeline(case, sketches, candidates),
-            "memberships": memberships,
+            "timeline": entries if whole_timeline else entries[-TIMELINE_SHOWN:],
+            "timeline_hidden": 0 if whole_timeline else max(0, len(entries) - TIMELINE_SHOWN),
+            "memberships": CaseMembership.objects.filter(case=case).select_related("user"),
             "abilities": abilities(request.user, case),
-            "release_form": ReleaseForm(),
             "membership_form": MembershipForm(),
             "status_form": CaseStatusForm(case=case),
         },

@@ -64,23 +64,38 @@ def family(sketch: WitnessSketch, sketches) -> list[WitnessSketch]:
 @require_GET
 def compare(request: HttpRequest, pk: int) -> HttpResponse:
     case = get_case_for(request.user, pk, request, ability=Ability.COMPARE)
-    sketches = WitnessSketch.objects.filter(case=case).prefetch_related("composites")
-    done = Composite.objects.filter(sketch__case=case, status=Composite.Status.DONE).select_related(
-        "sketch", "released_by"
+    # The chooser lists every sketch, finished composite, morph and candidate of the case by name: it reads
+    # only those names. What is shown is read in full (descriptors included) for the chosen few (#13).
+    sketches = WitnessSketch.objects.filter(case=case).only("case_id", "style", "revises_id", "created_at")
+    done = (
+        Composite.objects.filter(sketch__case=case, status=Composite.Status.DONE)
+        .only("sketch_id", "style", "released")
+        .order_by("pk")
     )
-    candidates = CandidatePhoto.objects.filter(case=case)
+    candidates = CandidatePhoto.objects.filter(case=case).only("case_id", "label")
+    morphs = list(Morph.objects.filter(case=case, status=Morph.Status.DONE).only("case_id", "style", "released"))
 
-    sketch = sketches.filter(pk__in=ids(request.GET.getlist("sketch"))).first() or sketches.first()
+    sketch = (
+        WitnessSketch.objects.filter(case=case, pk__in=ids(request.GET.getlist("sketch"))).first()
+        or WitnessSketch.objects.filter(case=case).first()
+    )
     with_revisions = request.GET.get("revisions") == "1" and sketch is not None
     shown_sketches = family(sketch, sketches) if with_revisions else [sketch] if sketch else []
+    shown = (
+        Composite.objects.filter(sketch__case=case, status=Composite.Status.DONE)
+        .select_related("sketch", "released_by")
+        .defer("sketch__face_descriptor")
+        .order_by("pk")
+    )
     chosen = ids(request.GET.getlist("composite"))
     if chosen:
-        composites = [c for c in done if c.pk in chosen]
+        composites = list(shown.filter(pk__in=chosen))
     else:
-        composites = [c for c in done if c.sketch_id in {s.pk for s in shown_sketches}]
-    candidate = candidates.filter(pk__in=ids(request.GET.getlist("candidate"))).first()
-    morphs = list(Morph.objects.filter(case=case, status=Morph.Status.DONE))
-    chosen_morphs = [m for m in morphs if m.pk in ids(request.GET.getlist("morph"))]
+        composites = list(shown.filter(sketch__in=[s.pk for s in shown_sketches]))
+    candidate = CandidatePhoto.objects.filter(case=case, pk__in=ids(request.GET.getlist("candidate"))).first()
+    chosen_morphs = list(
+        Morph.objects.filter(case=case, status=Morph.Status.DONE, pk__in=ids(request.GET.getlist("morph")))
+    )
 
     similarities, waiting = [], False
     if candidate is not None and composites:
@@ -135,6 +150,8 @@ def compare(request: HttpRequest, pk: int) -> HttpResponse:
             "with_revisions": with_revisions,
             "sketch_box": ",".join(str(v) for v in box) if box and not with_revisions else "",
             "composites": composites,
+            "shown_pks": {c.pk for c in composites},
+            "shown_pks_morphs": {m.pk for m in chosen_morphs},
             "candidate": candidate,
             "similarities": similarities,
             "similarity_waiting": waiting,

@@ -78,7 +78,7 @@ def sketch_suggest_style(request: HttpRequest, pk: int) -> JsonResponse:
     if upload is None:
         return JsonResponse({"message": "Choose an image first."}, status=400)
     try:
-        style = suggested_style(validate_upload(upload).data)
+        style = suggested_style(validate_upload(upload))
     except UploadRejected as rejection:
         return JsonResponse({"message": rejection.message}, status=400)
     return JsonResponse({"style": style, "label": Style(style).label})
