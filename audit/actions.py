@@ -49,6 +49,16 @@ class Action(models.TextChoices):
     API_TOKEN_REVOKED = "api_token_revoked", "API token revoked"
     API_TOKEN_USED = "api_token_used", "API token used"
     API_TOKEN_REFUSED = "api_token_refused", "API token refused"
+    GALLERY_CREATED = "gallery_created", "Gallery created"
+    GALLERY_GRANTED = "gallery_granted", "Gallery search granted"
+    GALLERY_REVOKED = "gallery_revoked", "Gallery search revoked"
+    GALLERY_IMPORTED = "gallery_imported", "Photos imported into a gallery"
+    GALLERY_PHOTO_REMOVED = "gallery_photo_removed", "Photo removed from a gallery"
+    LEAD_SEARCH_REQUESTED = "lead_search_requested", "Gallery search requested"
+    LEAD_SEARCH_DONE = "lead_search_done", "Gallery search done"
+    LEAD_SEARCH_FAILED = "lead_search_failed", "Gallery search failed"
+    LEAD_ADDED = "lead_added", "Lead added to the case"
+    LEAD_DISMISSED = "lead_dismissed", "Lead dismissed"
 
 
 #: Actions that read rather than change: the audit log page hides them unless asked.

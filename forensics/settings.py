@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "audit",
     "accounts",
     "cases",
+    "leads",
 ]
 
 MIDDLEWARE = [
@@ -324,7 +325,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Workers consume this queue (``celery -A forensics worker -Q inversion``).
 INVERSION_QUEUE = env_str("INVERSION_QUEUE", "inversion")
 # Every job of the app (renders, what workers derive from uploads, morphs, the custody sweep) goes to it.
-CELERY_TASK_ROUTES = {"inversion.tasks.*": {"queue": INVERSION_QUEUE}, "cases.*": {"queue": INVERSION_QUEUE}}
+CELERY_TASK_ROUTES = {
+    "inversion.tasks.*": {"queue": INVERSION_QUEUE},
+    "cases.*": {"queue": INVERSION_QUEUE},
+    "leads.*": {"queue": INVERSION_QUEUE},
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A render job is stopped (its composites fail, saying why) after the soft
 # limit, and its process killed after the hard one.
