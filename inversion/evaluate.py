@@ -24,6 +24,7 @@ that fails one group of faces cannot hide behind the average.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,9 +34,10 @@ import numpy as np
 import piq
 import torch
 from PIL import Image
+from tqdm import tqdm
 
-from inversion import STYLES, align
-from inversion.data import load_rgb, pair_files
+from inversion import STYLES, align, leads
+from inversion.data import identity_of, iter_images, load_rgb, pair_files
 from inversion.inference import invert_faces, load_model
 
 METRICS = ("ssim", "fsim", "psnr", "pearson", "identity_distance", "rank1", "rank10")
@@ -72,6 +74,58 @@ class Recognizer:
         return np.array([np.array(d) for d in self.net.compute_face_descriptor(chips)])
 
 
+@dataclass
+class Distractors:
+    """Gallery photos of people who are not among the probes, described."""
+
+    paths: list[str]
+    identities: list[str]
+    descriptors: np.ndarray  # (n, 128)
+    without_face: int  # centre crops used, as for the pairs' photos
+
+
+def describe_distractors(
+    source: str | Path, size: int, recognizer: Recognizer, cache_dir: Path = Path(".cache"), batch: int = 256
+) -> Distractors:
+    """Every photo of a folder or archive aligned like the pairs' photos and
+    described, cached in ``cache_dir`` (describing 13,000 photos takes a
+    quarter of an hour on one core)."""
+    path = Path(str(source).partition(":")[0])
+    stamp = path.stat().st_mtime_ns if path.exists() else 0  # a folder's changes when photos come or go
+    key = hashlib.sha256(f"{path.resolve()}:{source}:{stamp}:{size}:{align.PADDING}".encode()).hexdigest()[:12]
+    cache = Path(cache_dir) / f"distractors-{path.name.split('.')[0]}-{size}-{key}.npz"
+    if cache.exists():
+        with np.load(cache, allow_pickle=False) as stored:
+            return Distractors(
+                list(stored["paths"]), list(stored["identities"]), stored["descriptors"], int(stored["without_face"])
+            )
+    paths, crops, descriptors, without_face = [], [], [], 0
+    for name, image in tqdm(iter_images(str(source)), desc=f"describing distractors {path.name}", unit="img"):
+        face = align.align(np.asarray(image), size=size)
+        without_face += not face.found
+        paths.append(name)
+        crops.append(face.image)
+        if len(crops) == batch:
+            descriptors.append(recognizer.describe(crops))
+            crops = []
+    if crops:
+        descriptors.append(recognizer.describe(crops))
+    if not paths:
+        raise SystemExit(f"no photos in {source}")
+    result = Distractors(paths, [identity_of(p) for p in paths], np.concatenate(descriptors), without_face)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    partial = cache.with_suffix(".part.npz")
+    np.savez(
+        partial,
+        paths=np.array(result.paths),
+        identities=np.array(result.identities),
+        descriptors=result.descriptors,
+        without_face=without_face,
+    )
+    partial.replace(cache)
+    return result
+
+
 def to_unit(images: list[np.ndarray]) -> torch.Tensor:
     arrays = [im if im.ndim == 3 else np.stack([im] * 3, -1) for im in images]
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 255.0
@@ -101,11 +155,20 @@ def identification_ranks(distances: np.ndarray, identities: list[str]) -> np.nda
     return np.array(ranks)
 
 
+def probe_distances(probe_descriptors: np.ndarray, gallery: np.ndarray) -> np.ndarray:
+    """Euclidean distances (probes, gallery), as ``leads.DescriptorIndex`` computes them."""
+    index = leads.DescriptorIndex(gallery.shape[1])
+    index.add(range(len(gallery)), gallery)
+    return index.distances(probe_descriptors)[1].astype(np.float64)
+
+
 def identity_scores(
     probe_descriptors: np.ndarray, gallery: np.ndarray, identities: list[str]
 ) -> tuple[dict[str, float], np.ndarray]:
-    """Identity distance to the true photo, rank-1 and rank-10; and each probe's rank."""
-    distances = np.linalg.norm(probe_descriptors[:, None, :] - gallery[None, :, :], axis=2)
+    """Identity distance to the true photo, rank-1 and rank-10; and each probe's rank.
+
+    Probe i is of the person of gallery photo i; more gallery photos (distractors) may follow."""
+    distances = probe_distances(probe_descriptors, gallery)
     ranks = identification_ranks(distances, identities)
     scores = {
         "identity_distance": float(distances[np.arange(len(ranks)), np.arange(len(ranks))].mean()),
@@ -113,6 +176,32 @@ def identity_scores(
         "rank10": float(np.mean(ranks <= 10)),
     }
     return scores, ranks
+
+
+def fused_ranks(distances: np.ndarray, kinds: list[str], identities: list[str], fusion: leads.Fusion) -> np.ndarray:
+    """Each pair's rank of its true photo when its probes' distances
+    (pairs, probes, gallery) are fused by ``fusion``."""
+    fused = np.stack([fusion(probes, kinds) for probes in distances])
+    return identification_ranks(fused, identities)
+
+
+def study_fusions(distances: np.ndarray, kinds: list[str], identities: list[str], keys: list[str]) -> dict:
+    """Rank-1 / rank-10 of every fusion in ``leads.CANDIDATES`` on two halves
+    of the pairs (sorted keys, alternately: "choose" and "check") and on all."""
+    order = np.argsort(keys, kind="stable")
+    halves = {"choose": np.sort(order[0::2]), "check": np.sort(order[1::2]), "all": np.arange(len(keys))}
+    study = {"halves": {name: len(rows) for name, rows in halves.items()}, "fusions": {}}
+    for name, fusion in leads.CANDIDATES.items():
+        ranks = fused_ranks(distances, kinds, identities, fusion)
+        study["fusions"][name] = {
+            half: {
+                "rank1": round(float(np.mean(ranks[rows] <= 1)), 4),
+                "rank10": round(float(np.mean(ranks[rows] <= 10)), 4),
+                "median_rank": float(np.median(ranks[rows])),
+            }
+            for half, rows in halves.items()
+        }
+    return study
 
 
 def group_of(key: str) -> str:
@@ -140,6 +229,9 @@ def evaluate(
     grid: Path | None = None,
     batch_size: int = 32,
     groups: bool = False,
+    distractors: str | Path | None = None,
+    extra_styles: tuple[str, ...] = (),
+    fusion_study: bool = False,
 ) -> dict:
     model = load_model(style, weights)
     size = model.resolution
@@ -166,9 +258,26 @@ def evaluate(
             composites.append(np.asarray(result.composite))
             aligned_sketches.append(np.asarray(result.sketch))
             sketch_no_face += not result.face.found
+    extra_composites = {
+        extra: [
+            np.asarray(result.composite)
+            for start in range(0, len(files), batch_size)
+            for result in invert_faces(sketch_images[start : start + batch_size], extra, aligned=aligned)
+        ]
+        for extra in extra_styles
+    }
 
     recognizer = Recognizer()
     gallery = recognizer.describe(photo_crops)
+    distractor_count = 0
+    if distractors:
+        extra = describe_distractors(distractors, size, recognizer)
+        clash = set(extra.identities) & set(identities)
+        if clash:
+            raise SystemExit(f"distractors show people among the probes: {sorted(clash)[:5]}")
+        gallery = np.concatenate([gallery, extra.descriptors])
+        identities = identities + extra.identities
+        distractor_count = len(extra.paths)
     report = {
         "pairs": len(files),
         "style": style,
@@ -178,13 +287,34 @@ def evaluate(
         "aligned_input": aligned,
         "photos_without_face": no_face,
         "sketches_without_face": sketch_no_face,
+        "gallery": len(gallery),
+        "distractors": distractor_count,
     }
-    ranks = {}
+    ranks, descriptors = {}, {}
     for name, probes in (("composite", composites), ("sketch", aligned_sketches)):
         scores = image_scores(probes, photo_crops)
-        identity, ranks[name] = identity_scores(recognizer.describe(probes), gallery, identities)
+        descriptors[name] = recognizer.describe(probes)
+        identity, ranks[name] = identity_scores(descriptors[name], gallery, identities)
         scores.update(identity)
         report[name] = {k: round(scores[k], 4) for k in METRICS}
+    kinds = ["sketch", "composite"] + ["composite"] * len(extra_styles)
+    distances = np.stack(
+        [
+            probe_distances(descriptors["sketch"], gallery),
+            probe_distances(descriptors["composite"], gallery),
+            *(probe_distances(recognizer.describe(extra_composites[extra]), gallery) for extra in extra_styles),
+        ],
+        axis=1,
+    )  # (pairs, probes per pair, gallery)
+    ranks["fused"] = fused_ranks(distances, kinds, identities, leads.fuse)
+    report["fused"] = {
+        "rank1": round(float(np.mean(ranks["fused"] <= 1)), 4),
+        "rank10": round(float(np.mean(ranks["fused"] <= 10)), 4),
+        "fusion": leads.FUSION,
+        "probes": ["sketch", style, *extra_styles],
+    }
+    if fusion_study:
+        report["fusion_study"] = study_fusions(distances, kinds, identities, [key for key, _, _ in files])
     if groups:
         report["rank1_by_group"] = rank1_by_group([key for key, _, _ in files], ranks)
     if grid:
@@ -214,10 +344,35 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--grid", type=Path, help="write a sketch / composite / photo grid PNG here")
     parser.add_argument("--groups", action="store_true", help="rank-1 per group of file names (prefix before '_')")
+    parser.add_argument(
+        "--distractors",
+        help="folder or archive of more gallery photos, of people who are not among the pairs "
+        "(aligned and described once, cached in .cache/)",
+    )
+    parser.add_argument(
+        "--extra-styles",
+        nargs="*",
+        default=[],
+        choices=STYLES,
+        help="the shipped models of these styles add their composites as more probes to the fused search",
+    )
+    parser.add_argument(
+        "--fusion-study", action="store_true", help="rank-1 / rank-10 of every fusion candidate on two halves"
+    )
     args = parser.parse_args(argv)
     names = args.names.read_text().split() if args.names else None
     report = evaluate(
-        args.style, args.photos, args.sketches, args.weights, names, args.aligned, args.grid, groups=args.groups
+        args.style,
+        args.photos,
+        args.sketches,
+        args.weights,
+        names,
+        args.aligned,
+        args.grid,
+        groups=args.groups,
+        distractors=args.distractors,
+        extra_styles=tuple(args.extra_styles),
+        fusion_study=args.fusion_study,
     )
     text = json.dumps(report, indent=2)
     if args.json:

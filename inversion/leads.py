@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import numpy as np
 
@@ -25,7 +26,7 @@ SKETCH_WEIGHT = 0.5
 
 #: The fusion every search records (docs/LEADS.md: how it was chosen).
 FUSION = {
-    "name": "weighted-z",
+    "name": f"weighted-z-{SKETCH_WEIGHT:g}",
     "version": 1,
     "sketch_weight": SKETCH_WEIGHT,
     "description": (
@@ -122,6 +123,28 @@ def reciprocal_rank(distances: np.ndarray, kinds: Sequence[str], k: float = 60.0
 Fusion = Callable[[np.ndarray, Sequence[str]], np.ndarray]
 
 
+def mean_z(distances: np.ndarray, kinds: Sequence[str]) -> np.ndarray:
+    """Every probe's z-normalised distance, averaged."""
+    distances, _ = _check(distances, kinds)
+    return z_normalise(distances).mean(axis=0)
+
+
+#: Sketch weights tried for the weighted fusions (0: composites alone, 1: the sketch alone).
+WEIGHT_GRID = (0.0, 0.25, 0.33, 0.5, 0.67, 0.75, 1.0)
+
+#: Every fusion tried (docs/LEADS.md gives each one's figures), by name.
+CANDIDATES: dict[str, Fusion] = {
+    "minimum": minimum,
+    "mean": mean,
+    "minimum-z": minimum_z,
+    "mean-z": mean_z,
+    **{f"weighted-{w:g}": partial(weighted, sketch_weight=w) for w in WEIGHT_GRID},
+    **{f"weighted-z-{w:g}": partial(weighted_z, sketch_weight=w) for w in WEIGHT_GRID},
+    **{f"mean-rank-{w:g}": partial(mean_rank, sketch_weight=w) for w in (0.33, 0.5, 0.67)},
+    "reciprocal-rank": reciprocal_rank,
+}
+
+
 def fuse(distances: np.ndarray, kinds: Sequence[str]) -> np.ndarray:
     """The probes' distances to each gallery photo fused into one (``FUSION``).
 
@@ -209,4 +232,13 @@ class DescriptorIndex:
         k = min(k, len(ids))
         top = np.argpartition(fused, k - 1)[:k] if k < len(ids) else np.arange(len(ids))
         top = top[np.lexsort((ids[top], fused[top]))]  # nearest first; equal distances by id
-        return [(int(ids[j]), float(fused[j]), distances[:, j].astype(float).tolist()) for j in top]
+        with self._lock:
+            rows = [self._rows.get(int(ids[j])) for j in top]
+            vectors = [self._vectors[row] if row is not None else None for row in rows]
+        probes = np.asarray(probes, np.float64).reshape(-1, self.dim)
+        hits = []
+        for j, vector in zip(top, vectors, strict=True):
+            # shown distances exactly, not through the expansion above (removed meanwhile: as searched)
+            shown = np.linalg.norm(probes - vector, axis=1) if vector is not None else distances[:, j]
+            hits.append((int(ids[j]), float(fused[j]), [float(d) for d in shown]))
+        return hits
