@@ -119,6 +119,7 @@ class GalleryPhotoQuerySet(models.QuerySet):
             failed=Count("pk", filter=current & Q(face_found=False) & ~Q(derive_error="")),
             removed=Count("pk", filter=Q(removed_at__isnull=False)),
         )
+        counts["looked_at"] = counts["total"] - counts["waiting"]
         return counts
 
     def signature(self) -> tuple[int, int, int]:

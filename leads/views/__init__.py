@@ -1,0 +1,1 @@
+"""The gallery pages (``galleries``) and the search pages of a case (``searches``)."""
