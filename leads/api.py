@@ -172,7 +172,15 @@ class SearchStart(generics.GenericAPIView):
         given = SearchRequestSerializer(data=request.data)
         given.is_valid(raise_exception=True)
         try:
-            search = services.request_search(sketch, user=request.user, request=request, **given.validated_data)
+            data = given.validated_data
+            search = services.request_search(
+                sketch,
+                data["gallery"],
+                user=request.user,
+                reason=data["reason"],
+                shortlist_size=data["shortlist_size"],
+                request=request,
+            )
         except DomainError as error:
             raise ValidationError({"message": error.messages}) from error
         search.refresh_from_db()  # without a broker it has run already
