@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import CharField, Count, DateTimeField, QuerySet, Subquery, Value
@@ -108,10 +109,33 @@ def items(rows) -> list[WorkItem]:
     return [WorkItem(row["kind"], found[row["kind"]][row["pk"]]) for row in rows if row["pk"] in found[row["kind"]]]
 
 
+#: How long the menu's count of unseen work may lag behind (a few seconds; the work page itself is live).
+UNSEEN_SECONDS = 10
+
+
+def unseen_key(user_id: int) -> str:
+    return f"unseen-work:{user_id}"
+
+
 def unseen_count(user) -> int:
-    """How many of ``user``'s items finished after they last opened their work page: one query."""
+    """How many of ``user``'s items finished after they last opened their work page.
+
+    Every full page shows it in the menu, so it is kept for ``UNSEEN_SECONDS`` in this process's
+    cache: building the query costs more than most pages' own work (#13). Opening the work page
+    clears it, and so does a composite or morph of theirs finishing (``composite_finished``), through
+    the shared cache (Redis) where workers are separate processes.
+    """
     if not user.is_authenticated:
         return 0
+    key = unseen_key(user.pk)
+    count = cache.get(key)
+    if count is None:
+        count = _unseen_count(user)
+        cache.set(key, count, UNSEEN_SECONDS)
+    return count
+
+
+def _unseen_count(user) -> int:
     seen_at = WorkPreference.objects.filter(user=user).values("work_seen_at")[:1]
     since = Coalesce(Subquery(seen_at), Value(NEVER, output_field=DateTimeField()))
     composites = composites_of(user).filter(status__in=FINISHED, finished_at__gt=since).order_by().values("pk")
@@ -127,6 +151,7 @@ def preference(user) -> WorkPreference:
 def mark_seen(user) -> None:
     """The user has their work in front of them: everything finished until now is seen."""
     WorkPreference.objects.update_or_create(user=user, defaults={"work_seen_at": timezone.now()})
+    cache.delete(unseen_key(user.pk))
 
 
 def set_email(user, wanted: bool) -> None:
@@ -139,14 +164,24 @@ def composite_finished(composite: Composite) -> None:
 
     A mail server that does not answer is logged and never fails the job.
     """
+    forget_unseen_count(composite.requested_by_id)
     if wants_email(composite.requested_by_id):
         transaction.on_commit(lambda: _email("composite", composite.pk), robust=True)
 
 
 def morph_finished(morph: Morph) -> None:
     """As ``composite_finished``, for a morph (to be called where ``cases.morphs`` finishes or fails one)."""
+    forget_unseen_count(morph.requested_by_id)
     if wants_email(morph.requested_by_id):
         transaction.on_commit(lambda: _email("morph", morph.pk), robust=True)
+
+
+def forget_unseen_count(user_id: int | None) -> None:
+    """The user's menu counts again: now, and once the finishing transaction commits (a page read in
+    between would have kept the count from before)."""
+    if user_id is not None:
+        cache.delete(unseen_key(user_id))
+        transaction.on_commit(lambda: cache.delete(unseen_key(user_id)), robust=True)
 
 
 def wants_email(user_id: int) -> bool:

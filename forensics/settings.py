@@ -314,6 +314,17 @@ SPECTACULAR_SETTINGS = {
 
 REDIS_URL = env_str("REDIS_URL")
 CELERY_BROKER_URL = REDIS_URL or "memory://"
+# Rendered sketch cards and each user's count of unseen work (#13): shared in Redis where there is
+# one, so that a worker finishing a job clears what the web processes keep; in this process otherwise.
+# Keys are prefixed with the database's name: two deployments (or test runs) on one Redis keep apart.
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+    | {"KEY_PREFIX": f"forensics:{DATABASES['default']['NAME']}"}
+}
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"

@@ -131,6 +131,18 @@ def random_weights(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def empty_cache():
+    """Each test starts with an empty cache where the cache is this process's (SQLite reuses the ids
+    of a rolled-back test; PostgreSQL, with Redis as the cache in CI, never does)."""
+    from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
+
+    if isinstance(caches["default"], LocMemCache):
+        caches["default"].clear()
+    yield
+
+
+@pytest.fixture(autouse=True)
 def jobs_in_process(request):
     """Jobs sent by the code under test run in-process, as on a laptop, also where REDIS_URL is
     set (CI): a test's transaction never commits, so a job sent after commit would never run.

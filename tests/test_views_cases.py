@@ -7,7 +7,7 @@ from audit.models import AuditEvent
 from cases.models import Case, CaseMembership
 
 from .factories import CaseFactory, MembershipFactory
-from .web import add_sketch, done_composite
+from .web import add_sketch, done_composite, finish
 
 Action = AuditEvent.Action
 Role = CaseMembership.Role
@@ -182,7 +182,7 @@ def test_case_page_shows_a_page_of_originals_each_with_its_revisions(client, cas
     page_one = client.get(reverse("case_detail", args=[case.pk])).content.decode()
     shown = [pk for pk in (first.pk, second.pk, revision.pk, third.pk) if f'id="sketch-{pk}"' in page_one]
     assert shown == [second.pk, third.pk]
-    assert "Originals 1–2 of 3" in page_one and "?page=2" in page_one
+    assert "Originals 1\N{EN DASH}2 of 3, newest first" in page_one and "?page=2" in page_one
     viewed = [e for e in audit_log.new() if e.action == Action.EVIDENCE_VIEWED]
     assert sorted(item["id"] for item in viewed[0].details["items"]) == [second.pk, third.pk]
 
@@ -205,3 +205,17 @@ def test_case_page_shows_the_latest_of_its_timeline_and_all_of_it_on_request(cli
     content = client.get(reverse("case_detail", args=[case.pk]), {"timeline": "all"}).content.decode()
     assert all(f"Sketch {sketch.pk} uploaded" in content for sketch in sketches)
     assert "The latest" not in content
+
+
+def test_a_sketch_card_shows_its_composites_current_state_after_a_change(client, case, artist):
+    """The case page keeps each rendered sketch card; a composite that finishes makes a new card."""
+    from cases import services
+
+    sketch = add_sketch(case, artist, seed=1)
+    composite, _ = services.request_composite(sketch, "color", user=artist)
+    client.force_login(artist)
+    before = client.get(reverse("case_detail", args=[case.pk])).content.decode()
+    assert "Colour · Requested" in before or "Color · Requested" in before
+    finish(composite)
+    after = client.get(reverse("case_detail", args=[case.pk])).content.decode()
+    assert f"composite {composite.pk}" in after and "· Done" in after and "· Requested" not in after

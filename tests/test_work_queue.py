@@ -169,6 +169,7 @@ def test_the_navigation_bar_counts_finished_items_not_yet_seen(client, sketch, a
 
     later = requested(sketch, artist, "grayscale")
     Composite.objects.filter(pk=later.pk).update(status=Status.DONE, finished_at=timezone.now() + timedelta(seconds=1))
+    notifications.composite_finished(later)  # as the pipeline does in the same transaction
     assert unseen_badge(client) == "1"
 
 

@@ -1,17 +1,21 @@
 """The case list, opening a case, a case's page with its timeline, and its members."""
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, prefetch_related_objects
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from audit.trail import can_view_audit, record_denial
@@ -26,6 +30,8 @@ from ..models import CandidatePhoto, Case, CaseMembership, Composite, Style, Wit
 SKETCH_GROUPS_PER_PAGE = 10
 #: The latest timeline entries a case page shows; ``?timeline=all`` shows every one.
 TIMELINE_SHOWN = 15
+#: How long a rendered sketch card is kept (``sketch_cards``); a card that changed gets a new key.
+CARD_SECONDS = 3600
 #: Read by workers and the compare page, never by the case page.
 HEAVY_FIELDS = ("face_descriptor",)
 
@@ -145,6 +151,29 @@ def in_groups(tree: list[WitnessSketch]) -> list[list[WitnessSketch]]:
     return groups
 
 
+def sketch_cards(case: Case, sketches: list[WitnessSketch]) -> list[str]:
+    """Each of ``sketches``' cards as the case page shows it, rendered once per state.
+
+    A card shows only what the sketch and its composites are (evidence does not change; a composite
+    changes its status and release), so it is cached under a key made of exactly that: the same key
+    is the same card, for any user, and a changed composite makes a new key. Rendering forty cards
+    was most of the page's time (#13).
+    """
+    keys = [
+        "sketch-card:" + hashlib.sha256(repr((
+            case.pk, sketch.pk, sketch.depth, sketch.created_at, sketch.uploaded_by.get_username(),
+            sketch.witness_reference, [(c.pk, c.status, c.released) for c in sketch.composites.all()],
+        )).encode()).hexdigest()
+        for sketch in sketches
+    ]  # fmt: skip
+    cached, rendered = cache.get_many(keys), {}
+    for key, sketch in zip(keys, sketches, strict=True):
+        if key not in cached:
+            rendered[key] = render_to_string("cases/_sketch.html", {"case": case, "sketch": sketch})
+    cache.set_many(rendered, CARD_SECONDS)
+    return [mark_safe(cached[key] if key in cached else rendered[key]) for key in keys]  # our template's output
+
+
 @login_required
 def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """The case's sketches a page of originals at a time, its candidates, the latest of its timeline.
@@ -180,7 +209,7 @@ def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "cases/case_detail.html",
         {
             "case": case,
-            "sketches": shown_sketches,
+            "sketch_cards": sketch_cards(case, shown_sketches),
             "page": page,
             "candidates": candidates,
             "timeline": entries if whole_timeline else entries[-TIMELINE_SHOWN:],
