@@ -15,6 +15,13 @@ with the paper's measures and the field's:
   sub-folders where photos are in sub-folders, else each file is a person.
 
 The same figures for the raw sketch against the photo are the baseline.
+``--distractors PATH`` adds the photos of a folder or archive (people who are
+not among the pairs, e.g. LFW) to the gallery, so rank-1 and rank-10 of every
+block are taken over the pairs' photos plus the distractors (``gallery`` says
+how many). The ``fused`` block ranks the gallery by the sketch's and the
+composite's distances fused by ``inversion.leads.fuse``, the app's leads
+search (``--extra-styles`` adds other styles' composites as probes;
+``--fusion-study`` every fusion tried, on two halves of the pairs).
 ``--groups`` adds rank-1 per group of files, the group being the part of a
 file name before its first ``_`` (CUFS: ``AR``, ``CUHK``, ``XM2VTS``, three
 collections with different people, photographers and artists), so a model
@@ -198,6 +205,7 @@ def study_fusions(distances: np.ndarray, kinds: list[str], identities: list[str]
                 "rank1": round(float(np.mean(ranks[rows] <= 1)), 4),
                 "rank10": round(float(np.mean(ranks[rows] <= 10)), 4),
                 "median_rank": float(np.median(ranks[rows])),
+                "mean_reciprocal_rank": round(float(np.mean(1 / ranks[rows])), 4),
             }
             for half, rows in halves.items()
         }
