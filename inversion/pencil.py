@@ -18,6 +18,11 @@ training photo can be given a sketch in an artist's hand.
   ``.npz`` (uint8 sketches and their paths) or a folder of PNGs.
 - ``grid``: photo, hand-drawn sketch and drawn sketch of held-out pairs,
   side by side (``docs/images/pencil-cufs-val.png``).
+- ``export``: the generator of a training checkpoint as the small float16
+  file kept in ``inversion/weights/pencil.pt``, with its model card
+  (``pencil.json``: data, steps, hardware, held-out L1), so that later
+  training runs draw with it instead of training it again. ``draw`` and
+  ``grid`` use that file when no ``--model`` is given.
 
 Why this network and these losses. Photo to sketch is a pixel-aligned
 translation that keeps the face's geometry and changes its rendering, the
@@ -48,6 +53,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import math
 import signal
 import sys
@@ -64,7 +70,7 @@ from PIL import Image, ImageDraw
 from torch import nn
 from tqdm import tqdm
 
-from inversion.checkpoints import load_checkpoint, save_checkpoint
+from inversion.checkpoints import half_precision, load_checkpoint, save_checkpoint, sha256_of
 from inversion.data import IMAGE_SUFFIXES, PairedSketches, listed, load_aligned, load_rgb
 from inversion.pack import is_pack, read_pairs, read_photos
 
@@ -74,6 +80,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache" / "pencil"
 SPLITS = Path(__file__).resolve().parent / "splits"
 CUFS = ROOT.parent / "shared" / "data" / "cufs-train.tar.gz"
+#: The exported generator (``export``), what ``draw`` and ``grid`` use by default.
+SHIPPED = Path(__file__).resolve().parent / "weights" / "pencil.pt"
 KIND = "pencil"
 
 
@@ -657,10 +665,74 @@ def grid(config: GridConfig) -> Path:
     return config.out
 
 
+@dataclass
+class ExportConfig:
+    model: Path
+    out: Path = SHIPPED
+    hardware: str = ""
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+def export(config: ExportConfig) -> Path:
+    """Write the generator of ``config.model`` in float16 to ``config.out`` and its card beside it."""
+    generator, metadata = load_generator(config.model)
+    training = metadata.get("config", {})
+    config.out.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(
+        config.out, {"generator": half_precision(generator.state_dict())}, metadata | {"precision": "float16"}
+    )
+    card = {
+        "model": "pencil",
+        "purpose": (
+            "Draws pencil-style sketches of aligned face photos (photo to sketch), to give the sketch-inversion "
+            "models' training photos a sketch in an artist's hand. It is a training tool: the app never runs it."
+        ),
+        "weights": config.out.name,
+        "weights_sha256": sha256_of(config.out),
+        "architecture": f"U-Net (PencilNet), width {metadata['width']}, "
+        f"{sum(p.numel() for p in generator.parameters()):,} parameters",
+        "resolution": metadata["resolution"],
+        "data": {
+            "training_pairs": metadata["pairs"],
+            "training_pairs_listed_in": "inversion/splits/cufs_train.txt",
+            "stems_sha256": metadata["stems_sha256"],
+            "held_out_pairs_listed_in": "inversion/splits/cufs_val.txt",
+            "source": "CUHK Face Sketch database (CUFS), training part: hand-drawn sketches of photos",
+        },
+        "training": {
+            "steps": metadata["step"],
+            "batch_size": training.get("batch_size"),
+            "learning_rate": training.get("learning_rate"),
+            "losses": training.get("weights"),
+            "hardware": config.hardware or f"{cpu_model()}, CPU, {training.get('threads') or 'all'} thread(s)",
+        },
+        "metrics": {
+            **{key: round(value, 4) for key, value in metadata.get("metrics", {}).items()},
+            "metrics_note": "val_l1: mean absolute difference to the artist's sketch over the held-out pairs, "
+            "on the [-1, 1] scale (0 = identical)",
+        },
+        "limitations": [
+            "Draws smooth pencil shading more than separate hatched strokes.",
+            "Learned from 201 sketches by the CUFS artists: one school of drawing, mostly young Asian and "
+            "European adults photographed in studio light.",
+        ],
+    }
+    card_path = config.out.with_suffix(".json")
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    print(f"{config.out}: step {metadata['step']}, {config.out.stat().st_size / 1e6:.1f} MB; card {card_path}")
+    return config.out
+
+
 # --- command line -------------------------------------------------------------------------------------------------
 
 
-def parse_args(argv: list[str] | None = None) -> TrainConfig | DrawConfig | GridConfig:
+def parse_args(argv: list[str] | None = None) -> TrainConfig | DrawConfig | GridConfig | ExportConfig:
     parser = argparse.ArgumentParser(prog="python -m inversion.pencil", description=__doc__.split("\n\n")[1])
     commands = parser.add_subparsers(dest="command", required=True)
     defaults, weights = TrainConfig(), LossWeights()
@@ -689,14 +761,14 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig | DrawConfig | Grid
 
     paint = commands.add_parser("draw", help="draw pencil sketches of aligned photos")
     paint.add_argument("photos", help="a .pack.npz, an aligned .npz, a folder of aligned photos, or ARCHIVE[:SUB]")
-    paint.add_argument("--model", type=Path, default=defaults.out)
+    paint.add_argument("--model", type=Path, default=SHIPPED, help="default: the exported weights")
     paint.add_argument("--out", type=Path, required=True, help="an .npz, or a folder for PNGs (under .cache/)")
     paint.add_argument("--size", type=int, help="size of the sketches written (default: the photos' size)")
     paint.add_argument("--batch-size", type=int, default=16)
     paint.add_argument("--threads", type=int)
 
     show = commands.add_parser("grid", help="photo | hand-drawn | drawn for held-out pairs")
-    show.add_argument("--model", type=Path, default=defaults.out)
+    show.add_argument("--model", type=Path, default=SHIPPED, help="default: the exported weights")
     show.add_argument("--out", type=Path, default=GridConfig.out)
     show.add_argument("--pairs", type=Path, default=GridConfig.pairs)
     show.add_argument("--names", type=Path, default=GridConfig.names)
@@ -705,8 +777,15 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig | DrawConfig | Grid
     show.add_argument("--groups", type=int, default=GridConfig.groups, help="blocks of rows side by side")
     show.add_argument("--threads", type=int)
 
+    ship = commands.add_parser("export", help="the generator in float16 with its model card, for inversion/weights/")
+    ship.add_argument("--model", type=Path, default=defaults.out, help="a training checkpoint")
+    ship.add_argument("--out", type=Path, default=SHIPPED)
+    ship.add_argument("--hardware", default="", help="where it was trained (default: this machine's CPU)")
+
     args = vars(parser.parse_args(argv))
     command = args.pop("command")
+    if command == "export":
+        return ExportConfig(**args)
     if command == "draw":
         return DrawConfig(**args)
     if command == "grid":
@@ -724,6 +803,8 @@ def main(argv: list[str] | None = None) -> None:
         train(config)
     elif isinstance(config, DrawConfig):
         draw(config)
+    elif isinstance(config, ExportConfig):
+        export(config)
     else:
         grid(config)
 

@@ -168,6 +168,27 @@ def test_draw_writes_pngs_at_the_size_asked_for_photos_of_another_size(tmp_path,
     assert drawn.size == (48, 48) and drawn.mode == "L"
 
 
+def test_export_keeps_the_generator_in_float16_with_a_card_naming_its_hash_and_it_draws_alike(tmp_path, model):
+    import json
+
+    from inversion.checkpoints import sha256_of
+
+    shipped = pencil.export(pencil.ExportConfig(model, tmp_path / "weights" / "pencil.pt", hardware="a test"))
+    state = load_checkpoint(shipped)
+    assert {v.dtype for v in state["generator"].values() if v.is_floating_point()} == {torch.float16}
+    assert "critic" not in state and "generator_optimizer" not in state
+    card = json.loads(shipped.with_suffix(".json").read_text())
+    assert card["weights_sha256"] == sha256_of(shipped)
+    assert card["training"]["steps"] == 1 and card["training"]["hardware"] == "a test"
+    assert card["data"]["training_pairs"] == 4
+
+    photos = np.stack([generated_face(k, size=SIZE) for k in range(2)])
+    full, _ = pencil.load_generator(model)
+    half, _ = pencil.load_generator(shipped)
+    difference = np.abs(pencil.draw_array(full, photos).astype(int) - pencil.draw_array(half, photos).astype(int))
+    assert difference.max() <= 3  # float16 weights change a grey level or two, not the drawing
+
+
 def test_grid_shows_photo_hand_drawn_and_drawn_side_by_side():
     pairs = toy_pairs(3)
     image = pencil.grid_image(pairs.photos, pairs.sketches, pairs.sketches, tile=80, groups=2)
