@@ -24,7 +24,7 @@ from cases.models import WitnessSketch
 from . import services
 from .access import get_gallery_for
 from .models import Gallery, GalleryPhoto, LeadResult, LeadSearch, is_admin
-from .views.searches import CAVEAT
+from .services import CAVEAT
 
 ERRORS = {
     400: OpenApiResponse(MessageSerializer, description="Invalid input"),

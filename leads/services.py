@@ -24,6 +24,13 @@ from .models import Gallery, GalleryGrant, GalleryPhoto, LeadResult, LeadSearch,
 
 Action = audit.Action
 
+#: Shown with every shortlist.
+CAVEAT = (
+    "These are leads for a person to check, not identifications. A composite is an impression of a face, and "
+    "face recognition ranks photos by likeness only: the right person may be missing from the gallery or far "
+    "down the list, and the first photos may be of people who merely look alike."
+)
+
 
 def one_line(value: str, what: str, *, max_length: int = 500) -> str:
     """``value`` stripped, or ``ValidationError`` saying what is missing or wrong with it."""

@@ -20,13 +20,7 @@ from cases.models import WitnessSketch
 from .. import services
 from ..forms import DismissForm, SearchForm
 from ..models import LeadResult
-
-#: Shown with every shortlist.
-CAVEAT = (
-    "These are leads for a person to check, not identifications. A composite is an impression of a face, and "
-    "face recognition ranks photos by likeness only: the right person may be missing from the gallery or far "
-    "down the list, and the first photos may be of people who merely look alike."
-)
+from ..services import CAVEAT
 
 
 @login_required
