@@ -203,3 +203,32 @@ def test_the_api_starts_a_search_and_reads_its_shortlist(client, sketch, gallery
     }
     assert client.get(f"/api/v1/galleries/{gallery.pk}/photos/").status_code == 403
     assert "/api/v1/galleries/" in client.get("/api/schema/").content.decode()
+
+
+HOSTILE = ["\x00", "a\x00b", "-1", "9" * 40, "1e309", "NaN", "x" * 5000, "\r\nSet-Cookie: a=b", " ", ""]
+
+
+def test_hostile_values_get_a_clear_answer_never_a_server_error(client, sketch, gallery, investigator, admin):
+    search = search_with(sketch, gallery, investigator, shortlist_size=2)
+    photo = GalleryPhoto.objects.first()
+    posts = {
+        admin: [reverse("gallery_list"), reverse("gallery_grant", args=[gallery.pk])],
+        investigator: [
+            reverse("search_request", args=[sketch.case_id, sketch.pk]),
+            reverse("lead_dismiss", args=[sketch.case_id, search.pk, 2]),
+        ],
+    }
+    posts[admin].append(reverse("gallery_photo_remove", args=[gallery.pk, photo.pk]))
+    names = ["name", "description", "source", "legal_basis", "username", "reason", "gallery", "shortlist_size", "note"]
+    for user, paths in posts.items():
+        client.force_login(user)
+        for path in paths:
+            for value in HOSTILE:
+                answer = client.post(path, dict.fromkeys(names, value))
+                assert answer.status_code < 500, (path, value)
+        for value in HOSTILE:
+            api = f"/api/v1/cases/{sketch.case_id}/sketches/{sketch.pk}/searches/"
+            fields = dict.fromkeys(names, value)
+            assert client.post(api, fields, content_type="application/json").status_code < 500, value
+            assert client.get(reverse("gallery_list"), {"page": value}).status_code < 500
+    assert LeadSearch.objects.count() == 1
