@@ -83,6 +83,12 @@ def test_artist_investigator_and_auditor_work_a_case_end_to_end(browser, server,
     page.set_input_files("#id_image", sketch_file(tmp_path))
     page.get_by_text("Suggested from the image: Colour").wait_for()
     assert page.locator("#id_style").input_value() == "color"
+    warning = page.locator("[data-style-warning]")
+    assert not warning.is_visible()
+    page.locator("#id_style").select_option("line")  # overriding the suggestion is warned about ...
+    assert warning.is_visible() and "looks like a colour sketch" in warning.inner_text()
+    page.locator("#id_style").select_option("color")  # ... and the warning goes with the override
+    assert not warning.is_visible()
     assert page.locator("[data-preview-image]").is_visible()
     page.get_by_label("Witness reference").fill("W-01 (shop assistant)")
     page.get_by_label("Interview notes").fill("Male, 30s, short dark hair, thin face, small scar above left eyebrow.")

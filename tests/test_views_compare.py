@@ -3,6 +3,7 @@
 import hashlib
 import io
 import json
+import re
 import zipfile
 
 import pytest
@@ -13,6 +14,8 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from cases import candidates, composite_png, provenance, services
 from cases.models import CandidatePhoto
+from inversion import STYLES
+from inversion.cards import model_card
 
 from .web import add_sketch, done_composite, face_png
 
@@ -273,3 +276,21 @@ def test_revisions_sit_under_their_original_and_compare_side_by_side(client, cas
     assert other not in compared.context["shown_sketches"]
     content = compared.content.decode()
     assert all(f"Face crop of witness sketch {item.pk}" in content for item in (original, revision, again))
+
+
+JARGON = re.compile(r"rank-?\d|SSIM|FSIM|PSNR|Pearson|CUFS|CUHK|XM2VTS|\bAR\b|\.md\b|docs/|\d\.\d{2}", re.IGNORECASE)
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_the_shipped_models_limitations_are_in_words_a_police_artist_reads(style):
+    """The compare page shows them: no metric names, data-set codes, raw figures or files users cannot open."""
+    limitations = model_card(style)["limitations"]
+    assert limitations
+    for text in limitations:
+        assert not JARGON.search(text), text
+
+
+def test_the_comparison_points_to_no_file_users_cannot_open(client, case, composite, investigator):
+    client.force_login(investigator)
+    content = client.get(reverse("compare", args=[case.pk])).content.decode()
+    assert "docs/" not in content and ".md" not in content

@@ -86,7 +86,12 @@ def test_style_suggestion_endpoint(client, case, artist, investigator):
     gray = io.BytesIO()
     Image.new("L", (64, 64), 255).save(gray, format="PNG")
     response = client.post(url, {"image": upload(data=face_png())})
-    assert response.json() == {"style": "color", "label": "Colour"}
+    answer = response.json()
+    assert (answer["style"], answer["label"]) == ("color", "Colour")
+    # what choosing another style would do, said when the artist overrides the suggestion
+    assert set(answer["warnings"]) == {"line", "grayscale"}
+    assert answer["warnings"]["line"].startswith("This drawing looks like a colour sketch, and you chose line.")
+    assert "dark smudges" in answer["warnings"]["line"]
     response = client.post(url, {"image": upload(data=b"GIF89a nonsense")})
     assert response.status_code == 400 and response.json()["message"]
     assert client.post(url, {}).status_code == 400

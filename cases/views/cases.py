@@ -209,6 +209,7 @@ def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "cases/case_detail.html",
         {
             "case": case,
+            "sketches": shown_sketches,
             "sketch_cards": sketch_cards(case, shown_sketches),
             "page": page,
             "candidates": candidates,

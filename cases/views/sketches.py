@@ -18,7 +18,7 @@ from ..custody import UNAVAILABLE_MESSAGE, CustodyError, StorageUnavailable
 from ..evidence import altered_response, image_response, inline_image, read_verified, record_page_view, record_view
 from ..forms import CompositeRequestForm, SketchForm
 from ..models import Composite, Style, WitnessSketch
-from ..styles import suggested_style
+from ..styles import style_warning, suggested_style
 from ..upload_requests import unreadable_upload
 from ..uploads import UploadRejected, validate_upload
 
@@ -81,7 +81,8 @@ def sketch_suggest_style(request: HttpRequest, pk: int) -> JsonResponse:
         style = suggested_style(validate_upload(upload))
     except UploadRejected as rejection:
         return JsonResponse({"message": rejection.message}, status=400)
-    return JsonResponse({"style": style, "label": Style(style).label})
+    warnings = {other: style_warning(other, style) for other in Style.values if other != style}
+    return JsonResponse({"style": style, "label": Style(style).label, "warnings": warnings})
 
 
 def face_box(sketch: WitnessSketch) -> list[int]:

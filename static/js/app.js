@@ -16,8 +16,15 @@ function setUpUpload(form) {
   const caption = form.querySelector("[data-preview-caption]");
   const style = form.querySelector("select[name=style]");
   const suggestion = form.querySelector("[data-suggestion]");
+  const warning = form.querySelector("[data-style-warning]");
   let chosenByHand = style.value !== "";
-  style.addEventListener("change", () => { chosenByHand = true; });
+  let warnings = {};  // the server's words for each style other than the suggested one
+  function warnIfOverridden() {
+    const text = warnings[style.value] || "";
+    warning.textContent = text;
+    warning.hidden = text === "";
+  }
+  style.addEventListener("change", () => { chosenByHand = true; warnIfOverridden(); });
 
   ["dragenter", "dragover"].forEach((name) => zone.addEventListener(name, (event) => {
     event.preventDefault();
@@ -53,6 +60,8 @@ function setUpUpload(form) {
     caption.textContent = `${file.name} · ${(file.size / 1024).toFixed(0)} KB`;
     preview.hidden = false;
     suggestion.textContent = "Looking at the drawing to suggest its style…";
+    warnings = {};
+    warnIfOverridden();
     const body = new FormData();
     body.append("image", file);
     try {
@@ -64,6 +73,8 @@ function setUpUpload(form) {
       if (!response.ok) { refuse(answer.message); return; }
       if (!chosenByHand) style.value = answer.style;
       suggestion.textContent = `Suggested from the image: ${answer.label}. Change it if the drawing is another style.`;
+      warnings = answer.warnings || {};
+      warnIfOverridden();
     } catch (error) {
       suggestion.textContent = "No suggestion could be made; choose the style yourself, or leave it to the server.";
     }
