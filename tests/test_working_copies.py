@@ -87,7 +87,10 @@ def test_upload_answers_before_the_face_is_found_and_the_page_says_so(client, ca
         celery_app.conf.task_always_eager = was
     tasks.derive.apply(args=("witnesssketch", sketch.pk))  # the worker's turn
     status = client.get(reverse("composites_status", args=[case.pk, sketch.pk])).json()
-    assert status["face"] == {"looking": False, "found": True}
+    sketch.refresh_from_db()
+    assert (status["face"]["looking"], status["face"]["found"]) == (False, True)
+    # what the page draws in place of "Finding the face…" (tests/test_browser_face_box.py)
+    assert status["face"]["box"] == sketch.face_box and "found the face" in status["face"]["help"]
 
 
 def test_an_image_stored_before_working_copies_gets_one_on_first_view_only(client, case, artist, monkeypatch):

@@ -247,8 +247,16 @@ def composites_status(request: HttpRequest, pk: int, sketch_pk: int) -> JsonResp
     """The sketch's composites as the page shows them, for the progress poll."""
     case = get_case_for(request.user, pk, request)
     sketch = get_object_or_404(WitnessSketch, case=case, pk=sketch_pk)
-    can_release = Ability.RELEASE_COMPOSITE in abilities(request.user, case)
+    granted = abilities(request.user, case)
+    can_release = Ability.RELEASE_COMPOSITE in granted
     composites = Composite.objects.filter(sketch=sketch).select_related("sketch__case", "requested_by", "released_by")
+    looking = sketch.face_found is None
+    face = {"looking": looking, "found": bool(sketch.face_found)}
+    if not looking:  # what the page shows once the worker has looked, drawn in place (#13)
+        face["box"] = face_box(sketch)
+        face["help"] = render_to_string(
+            "cases/_face_help.html", {"looking": False, "box_found": sketch.face_found, "abilities": granted}
+        )
     return JsonResponse(
         {
             "composites": [
@@ -261,7 +269,7 @@ def composites_status(request: HttpRequest, pk: int, sketch_pk: int) -> JsonResp
                 for composite in composites
             ],
             "outstanding": composites.outstanding().count(),
-            "face": {"looking": sketch.face_found is None, "found": bool(sketch.face_found)},
+            "face": face,
         },
         headers={"Cache-Control": "no-store"},
     )

@@ -129,7 +129,6 @@ function setUpCrop(section) {
   const reset = section.querySelector("[data-box-reset]");
   const width = Number(section.dataset.width);
   const height = Number(section.dataset.height);
-  if (fields.some((field) => !field)) return;
   let timer = null;
 
   function show(box) {
@@ -140,11 +139,29 @@ function setUpCrop(section) {
     overlay.style.height = `${(100 * (bottom - top)) / height}%`;
   }
 
+  /* The worker has looked for the face (the composites' poll tells): show what it found where the
+     page said "Finding the face…", keeping a box the artist already drew. */
+  section.faceKnown = (face) => {
+    const looking = section.querySelector("[data-looking]");
+    if (!looking) return;
+    looking.remove();
+    section.querySelector("[data-face-help]").innerHTML = face.help;
+    section.querySelector("[data-crop-waiting]")?.remove();
+    preview.hidden = false;
+    if (face.found) section.querySelector("[data-box-confirm]")?.remove();
+    const byHand = adjusted && adjusted.value === "True";
+    const box = byHand ? fields.map((field) => Number(field.value)) : face.box;
+    if (fields.some((field) => !field)) { show(box); preview.src = section.dataset.cropUrl; return; }
+    use(box, byHand);
+  };
+  if (fields.some((field) => !field)) return;
+
   function use(box, byHand) {
     box.forEach((value, index) => { fields[index].value = Math.round(value); });
     adjusted.value = byHand ? "True" : "";
     show(box);
     clearTimeout(timer);
+    if (section.querySelector("[data-looking]")) return;  // nothing to crop until the worker has looked
     // Unadjusted, the pipeline aligns the face itself: preview exactly that.
     const query = byHand ? `?box=${box.map(Math.round).join(",")}` : "";
     timer = setTimeout(() => { preview.src = section.dataset.cropUrl + query; }, 300);
@@ -205,8 +222,9 @@ function setUpPolling(grid) {
         if (card && announce) announce.textContent = `${fresh.querySelector("h3").textContent.trim()}: ${composite.status}.`;
       }
       delay = 1500;
-      // The face was being looked for when the page was drawn: draw it again now that it is known.
-      if (document.querySelector("[data-looking]") && answer.face && !answer.face.looking) { window.location.reload(); return; }
+      // The face was being looked for when the page was drawn: show it now that it is known.
+      const crop = document.querySelector("[data-crop]");
+      if (crop && crop.faceKnown && answer.face && !answer.face.looking) crop.faceKnown(answer.face);
       if (answer.outstanding === 0 && !document.querySelector("[data-looking]")) { grid.removeAttribute("data-polling"); return; }
     } catch (error) {
       delay = Math.min(delay * 2, 15000);
