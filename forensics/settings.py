@@ -368,6 +368,8 @@ if CUSTODY_SWEEP_INTERVAL < 60:
 CELERY_BEAT_SCHEDULE = {
     "recover-composites": {"task": "inversion.tasks.recover", "schedule": COMPOSITE_RECOVERY_INTERVAL},
     "resend-lost-jobs": {"task": "inversion.tasks.resend", "schedule": COMPOSITE_RESEND_INTERVAL},
+    # Gallery photos still waiting to be looked at, and searches still waiting, whose jobs were lost.
+    "resend-lost-gallery-jobs": {"task": "leads.resend", "schedule": COMPOSITE_RESEND_INTERVAL},
     "custody-sweep": {
         "task": "cases.custody_sweep",
         "schedule": CUSTODY_SWEEP_INTERVAL,

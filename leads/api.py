@@ -123,7 +123,7 @@ class LeadSearchSerializer(serializers.ModelSerializer):
 
 
 def with_size(galleries: QuerySet) -> QuerySet:
-    return galleries.annotate(size=Count("photos", filter=Q(photos__removed_at__isnull=True)))
+    return galleries.annotate(size=Count("photos", filter=Q(photos__removed_at__isnull=True))).order_by("name")
 
 
 class GalleryList(generics.ListAPIView):

@@ -67,7 +67,7 @@ def resend_lost_photos(waited: timedelta | None = None) -> list[int]:
     held = held_jobs()
     if held is None:
         return []
-    cutoff = timezone.now() - (waited or timedelta(seconds=settings.COMPOSITE_RESEND_AFTER))
+    cutoff = timezone.now() - (waited if waited is not None else timedelta(seconds=settings.COMPOSITE_RESEND_AFTER))
     sent = {pk for args in held.get(derive_photos.name, set()) for pk in args}
     waiting = GalleryPhoto.objects.filter(face_found__isnull=True, removed_at__isnull=True, created_at__lte=cutoff)
     lost = [pk for pk in waiting.values_list("pk", flat=True)[:RESEND_BATCH] if pk not in sent]
@@ -81,7 +81,7 @@ def resend_lost_searches(waited: timedelta | None = None) -> list[int]:
     held = held_jobs()
     if held is None:
         return []
-    cutoff = timezone.now() - (waited or timedelta(seconds=settings.COMPOSITE_RESEND_AFTER))
+    cutoff = timezone.now() - (waited if waited is not None else timedelta(seconds=settings.COMPOSITE_RESEND_AFTER))
     sent = {args[0] for args in held.get(run_search.name, set())}
     waiting = LeadSearch.objects.filter(status=LeadSearch.Status.WAITING, created_at__lte=cutoff)
     lost = [pk for pk in waiting.values_list("pk", flat=True) if pk not in sent]

@@ -44,6 +44,9 @@ from accounts import tokens
 from audit.models import AuditEvent
 from cases import custody, tasks
 from cases.models import CandidatePhoto, CaseMembership, Composite, Morph, WitnessSketch
+from leads import imports
+from leads import services as lead_services
+from leads.models import GalleryPhoto
 
 from . import state
 from .factories import CaseFactory, MembershipFactory
@@ -128,6 +131,25 @@ MATRIX: dict[str, dict[str, tuple[int, ...]]] = {
         "POST": (302, 403, 404, 302, 404, 403),
     },
     "cases/<int:pk>/export/": {"GET": (302, 403, 404, 200, 404, 403)},
+    # Galleries (leads): an agency resource, not a case's. Admins manage them and grant searching to
+    # named users (here the investigator); anyone else is told nothing exists (404). Granted users
+    # see a gallery's name and size, never its photos: only a search's shortlist, on the case's pages.
+    "galleries/": {"GET": (302, 200, 200, 200, 200, 200), "POST": (302, 403, 403, 403, 403, 200)},
+    "galleries/<int:pk>/": {"GET": (302, 404, 404, 200, 404, 200)},
+    "galleries/<int:pk>/progress.json": {"GET": (302, 404, 404, 200, 404, 200)},
+    "galleries/<int:pk>/import/": {"POST": (302, 404, 404, 403, 404, 302)},
+    "galleries/<int:pk>/grants/": {"POST": (302, 404, 404, 403, 404, 302)},
+    "galleries/<int:pk>/grants/<int:user_id>/revoke/": {"POST": (302, 404, 404, 403, 404, 302)},
+    "galleries/<int:pk>/photos/<int:photo_pk>/thumbnail": {"GET": (302, 404, 404, 403, 404, 200)},
+    "galleries/<int:pk>/photos/<int:photo_pk>/remove/": {"POST": (302, 404, 404, 403, 404, 302)},
+    # Searches: a case member who may compare, granted the gallery, from a sketch; the search and
+    # its shortlist are the case's, seen by its members (and admins).
+    "cases/<int:pk>/sketches/<int:sketch_pk>/searches/": {"POST": (302, 302, 404, 302, 404, 403)},
+    "cases/<int:pk>/searches/<int:search_pk>/": {"GET": (302, 404, 404, 200, 404, 200)},
+    "cases/<int:pk>/searches/<int:search_pk>/status.json": {"GET": (302, 404, 404, 200, 404, 200)},
+    "cases/<int:pk>/searches/<int:search_pk>/leads/<int:rank>/thumbnail": {"GET": (302, 404, 404, 200, 404, 200)},
+    "cases/<int:pk>/searches/<int:search_pk>/leads/<int:rank>/add/": {"POST": (302, 403, 404, 302, 404, 403)},
+    "cases/<int:pk>/searches/<int:search_pk>/leads/<int:rank>/dismiss/": {"POST": (302, 404, 404, 302, 404, 403)},
     # The audit trail is for auditors and admins.
     "audit/": {"GET": AUDIT_PAGE},
     "audit/export.csv": {"GET": AUDIT_PAGE},
@@ -148,6 +170,11 @@ MATRIX: dict[str, dict[str, tuple[int, ...]]] = {
     "api/v1/cases/<int:pk>/composites/<int:composite_pk>/image": {"GET": CASE_API},
     "api/v1/cases/<int:pk>/composites/<int:composite_pk>/release/": {"POST": (403, 403, 404, 400, 404, 403)},
     "api/v1/audit-events/": {"GET": (403, 403, 403, 403, 200, 200)},
+    "api/v1/galleries/": {"GET": (403, 200, 200, 200, 200, 200)},
+    "api/v1/galleries/<int:pk>/": {"GET": (403, 404, 404, 200, 404, 200)},
+    "api/v1/galleries/<int:pk>/photos/": {"GET": (403, 404, 404, 403, 404, 200)},
+    "api/v1/cases/<int:pk>/sketches/<int:sketch_pk>/searches/": {"POST": (403, 400, 404, 400, 404, 403)},
+    "api/v1/cases/<int:pk>/searches/<int:search_pk>/": {"GET": (403, 404, 404, 200, 404, 200)},
 }
 
 # Requests that need valid data to get as far as the access check.
@@ -157,7 +184,15 @@ PAYLOADS = {
 }
 
 # Routes whose evidence ids are guessed with the other case's.
-EVIDENCE_IDS = {"sketch_pk": "sketch", "composite_pk": "composite", "candidate_pk": "candidate", "morph_pk": "morph"}
+EVIDENCE_IDS = {
+    "sketch_pk": "sketch",
+    "composite_pk": "composite",
+    "candidate_pk": "candidate",
+    "morph_pk": "morph",
+    "search_pk": "search",
+}
+# In these routes ``pk`` is a gallery's, not a case's.
+GALLERY_ROUTES = ("galleries/", "api/v1/galleries/")
 
 
 def routes() -> list[str]:
@@ -242,6 +277,19 @@ def evidence(case, uploader, grey: int) -> dict[str, int]:
     return {"sketch_pk": sketch.pk, "composite_pk": composite.pk, "candidate_pk": candidate.pk, "morph_pk": morph.pk}
 
 
+def gallery_and_search(sketch_pk: int, searcher, admin, name: str = "Known offenders") -> dict[str, int]:
+    """A gallery of one photo, ``searcher`` granted it, and their finished search of it from the sketch."""
+    gallery = lead_services.create_gallery(user=admin, name=name, source="PNC extract", legal_basis="Policy 12")
+    imports.import_photos(gallery, [imports.Incoming(f"{name}.png", lambda: png(40))], user=admin, source="browser")
+    photo = GalleryPhoto.objects.get(gallery=gallery)
+    GalleryPhoto.objects.filter(pk=photo.pk).update(face_found=True, face_descriptor=[0.0] * 128)
+    WitnessSketch.objects.filter(pk=sketch_pk).update(face_found=True, face_descriptor=[0.01] * 128)
+    lead_services.grant_search(gallery, searcher.username, user=admin)
+    sketch = WitnessSketch.objects.get(pk=sketch_pk)
+    search = lead_services.request_search(sketch, gallery.pk, user=searcher, reason="Robbery series")
+    return {"gallery_pk": gallery.pk, "photo_pk": photo.pk, "search_pk": search.pk, "rank": 1}
+
+
 @pytest.fixture
 def world(lead, case, artist, investigator, outsider, auditor, admin) -> World:
     other_case = CaseFactory(reference="2026-CID-0099", created_by=outsider)
@@ -249,6 +297,9 @@ def world(lead, case, artist, investigator, outsider, auditor, admin) -> World:
     token, _ = tokens.issue(artist, "Nightly export", 30)
     ids = {"pk": case.pk, "user_id": artist.pk, "token_pk": token.pk, **evidence(case, artist, 10)}
     foreign = {"pk": case.pk, "user_id": artist.pk, **evidence(other_case, outsider, 20)}
+    ids |= gallery_and_search(ids["sketch_pk"], investigator, admin)
+    foreign |= {"search_pk": gallery_and_search(foreign["sketch_pk"], outsider, admin, name="Other")["search_pk"]}
+    foreign |= {key: ids[key] for key in ("gallery_pk", "photo_pk", "rank")}
     users = {
         "artist": artist,
         "outsider": outsider,
@@ -260,6 +311,8 @@ def world(lead, case, artist, investigator, outsider, auditor, admin) -> World:
 
 
 def url(route: str, ids: dict[str, int]) -> str:
+    if route.startswith(GALLERY_ROUTES):
+        ids = ids | {"pk": ids["gallery_pk"]}
     return "/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda match: str(ids[match.group(1)]), route)
 
 

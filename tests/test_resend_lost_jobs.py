@@ -84,3 +84,34 @@ def test_an_image_whose_derive_job_was_lost_is_sent_again(case, artist, deployme
     assert ("witnesssketch", sketch.pk) in tasks.held_jobs()[tasks.derive.name]
     worker = deployment.worker()
     wait_for(lambda: WitnessSketch.objects.get(pk=sketch.pk).face_found is not None, 60, "face found", worker)
+
+
+def test_the_beat_schedule_checks_for_lost_gallery_jobs_as_often():
+    from leads import tasks as lead_tasks
+
+    entry = settings.CELERY_BEAT_SCHEDULE["resend-lost-gallery-jobs"]
+    assert entry["task"] == lead_tasks.resend.name
+    assert entry["schedule"] == settings.CELERY_BEAT_SCHEDULE["resend-lost-jobs"]["schedule"]
+
+
+def test_a_gallery_photo_whose_job_was_lost_is_sent_again(admin, deployment):
+    from leads import imports
+    from leads import services as lead_services
+    from leads import tasks as lead_tasks
+    from leads.models import GalleryPhoto
+
+    deployment.kill_workers()
+    gallery = lead_services.create_gallery(user=admin, name="Known offenders", source="PNC", legal_basis="Policy 12")
+    imports.import_photos(gallery, [imports.Incoming("K-1.png", lambda: face_png(2))], user=admin, source="browser")
+    photo = GalleryPhoto.objects.get(gallery=gallery)
+
+    def held() -> bool:
+        return any(photo.pk in args for args in tasks.held_jobs().get(lead_tasks.derive_photos.name, set()))
+
+    assert held()
+    redis.Redis.from_url(deployment.redis_url).flushdb()
+    assert not held()
+    assert lead_tasks.resend_lost_photos(NOW) == [photo.pk]
+    assert held() and lead_tasks.resend_lost_photos(NOW) == []  # sent once
+    worker = deployment.worker()
+    wait_for(lambda: GalleryPhoto.objects.get(pk=photo.pk).face_found is not None, 60, "the face looked for", worker)

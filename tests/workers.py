@@ -203,7 +203,7 @@ def connect_deployment(settings):
                 "OPTIONS": {"location": deployment.media},
             },
         }
-        routes = {"inversion.tasks.*": {"queue": deployment.queue}, "cases.*": {"queue": deployment.queue}}
+        routes = {pattern: {"queue": deployment.queue} for pattern in settings.CELERY_TASK_ROUTES}  # every job
         conf.update(broker_url=deployment.redis_url, task_always_eager=False, task_routes=routes)
         reset_connections()
         return deployment
