@@ -1,6 +1,6 @@
 """Leads search latency and the import rate of one CPU worker.
 
-``PYTHONPATH=. python benchmarks/leads.py [--sizes 1000 100000 1000000] [--photos 60] [--json PATH]``
+``PYTHONPATH=. python benchmarks/leads.py [--sizes 1000 100000 1000000] [--photos 100] [--json PATH]``
 
 1. Search: a ``inversion.leads.DescriptorIndex`` of N synthetic 128-d
    descriptors (normal, scaled to dlib's length of about 1; exact search
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 100_000, 1_000_000])
     parser.add_argument("--searches", type=int, default=40)
-    parser.add_argument("--photos", type=int, default=60, help="LFW photos to import (0: skip)")
+    parser.add_argument("--photos", type=int, default=100, help="LFW photos to import (0: skip)")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args(argv)
 
