@@ -52,6 +52,11 @@ KNOWN = {
     "GET /api/v1/cases/{id}/sketches/{sketch_pk}/": {UNDOCUMENTED_STATUS, UNDOCUMENTED_CONTENT_TYPE},
     "GET /api/v1/cases/{id}/sketches/{sketch_pk}/image": {UNDOCUMENTED_CONTENT_TYPE},
     "POST /api/v1/cases/{id}/sketches/{sketch_pk}/composites/": {UNDOCUMENTED_CONTENT_TYPE},
+    "GET /api/v1/galleries/": {UNDOCUMENTED_STATUS},
+    "GET /api/v1/galleries/{id}/": {UNDOCUMENTED_STATUS, UNDOCUMENTED_CONTENT_TYPE},
+    "GET /api/v1/galleries/{id}/photos/": {UNDOCUMENTED_STATUS, UNDOCUMENTED_CONTENT_TYPE},
+    "POST /api/v1/cases/{id}/sketches/{sketch_pk}/searches/": {UNDOCUMENTED_CONTENT_TYPE},
+    "GET /api/v1/cases/{id}/searches/{search_pk}/": {UNDOCUMENTED_STATUS, UNDOCUMENTED_CONTENT_TYPE},
 }
 
 
