@@ -44,7 +44,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from inversion import STYLES, align, leads
-from inversion.data import identity_of, iter_images, load_rgb, pair_files
+from inversion.data import identity_of, iter_images, load_rgb, pair_files, split_source
 from inversion.inference import invert_faces, load_model
 
 METRICS = ("ssim", "fsim", "psnr", "pearson", "identity_distance", "rank1", "rank10")
@@ -97,9 +97,9 @@ def describe_distractors(
     """Every photo of a folder or archive aligned like the pairs' photos and
     described, cached in ``cache_dir`` (describing 13,000 photos takes a
     quarter of an hour on one core)."""
-    path = Path(str(source).partition(":")[0])
+    path, subfolder = split_source(str(source))
     stamp = path.stat().st_mtime_ns if path.exists() else 0  # a folder's changes when photos come or go
-    key = hashlib.sha256(f"{path.resolve()}:{source}:{stamp}:{size}:{align.PADDING}".encode()).hexdigest()[:12]
+    key = hashlib.sha256(f"{path.resolve()}:{subfolder}:{stamp}:{size}:{align.PADDING}".encode()).hexdigest()[:12]
     cache = Path(cache_dir) / f"distractors-{path.name.split('.')[0]}-{size}-{key}.npz"
     if cache.exists():
         with np.load(cache, allow_pickle=False) as stored:
