@@ -76,6 +76,28 @@ def test_a_search_ranks_the_nearest_photo_first_and_records_how_it_was_made(sket
     assert search.fusion["name"] == FUSION["name"] and search.fusion["version"] == FUSION["version"]
 
 
+def test_the_sketch_and_its_own_styles_finished_composites_are_the_probes(sketch, gallery, investigator, lead):
+    """docs/LEADS.md: other styles' composites, added to the sketch's own, put the right person first less often."""
+    from cases.models import Composite
+
+    from .web import finish
+
+    near_k3 = (np.asarray(descriptor(3)) + 0.02).tolist()
+    made = {}
+    for style in ("line", "color"):  # the sketch is a line drawing
+        composite = finish(case_services.request_composite(sketch, style, user=lead)[0])
+        Composite.objects.filter(pk=composite.pk).update(face_descriptor=near_k3)
+        made[style] = composite
+    waiting = case_services.request_composite(sketch, "grayscale", user=lead)[0]
+
+    search = search_with(sketch, gallery, investigator)
+
+    assert [(p["kind"], p["id"]) for p in search.probes] == [("sketch", sketch.pk), ("composite", made["line"].pk)]
+    skipped = {p["id"]: p["why"] for p in search.skipped_probes}
+    assert skipped[made["color"].pk] == searching.OTHER_STYLE and waiting.pk in skipped
+    assert len(search.results.first().distances) == 2
+
+
 def test_every_search_is_audited_with_its_reason(sketch, gallery, investigator, audit_log):
     search = search_with(sketch, gallery, investigator, shortlist_size=3)
 
