@@ -47,7 +47,7 @@ from inversion import STYLES, align, leads
 from inversion.data import identity_of, iter_images, load_rgb, pair_files, split_source
 from inversion.inference import invert_faces, load_model
 
-METRICS = ("ssim", "fsim", "psnr", "pearson", "identity_distance", "rank1", "rank10")
+METRICS = ("ssim", "fsim", "psnr", "pearson", "sharpness", "identity_distance", "rank1", "rank10")
 
 
 @dataclass
@@ -138,6 +138,21 @@ def to_unit(images: list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 255.0
 
 
+def gradient_magnitude(images: torch.Tensor) -> torch.Tensor:
+    """Each image's mean luminance gradient magnitude (finite differences, values in [0, 1])."""
+    luminance = images.mean(1) if images.shape[1] == 3 else images[:, 0]
+    dx = luminance[:, :, 1:] - luminance[:, :, :-1]
+    dy = luminance[:, 1:, :] - luminance[:, :-1, :]
+    return (dx[:, :-1, :] ** 2 + dy[:, :, :-1] ** 2).sqrt().flatten(1).mean(1)
+
+
+def sharpness(probes: torch.Tensor, photos: torch.Tensor) -> float:
+    """How sharp the probes are next to their photos: the mean, over pairs, of the probe's mean
+    gradient magnitude divided by its photo's. 1 is as much edge detail as the photo; a soft,
+    smeared composite scores well below 1, a line drawing can score above it."""
+    return float((gradient_magnitude(probes) / gradient_magnitude(photos).clamp_min(1e-6)).mean())
+
+
 def image_scores(probes: list[np.ndarray], photos: list[np.ndarray]) -> dict[str, float]:
     x, y = to_unit(probes), to_unit(photos)
     xf, yf = x.flatten(1), y.flatten(1)
@@ -148,6 +163,7 @@ def image_scores(probes: list[np.ndarray], photos: list[np.ndarray]) -> dict[str
         "fsim": float(piq.fsim(x, y, data_range=1.0, chromatic=True)),
         "psnr": float(piq.psnr(x, y, data_range=1.0)),
         "pearson": float(pearson.mean()),
+        "sharpness": sharpness(x, y),
     }
 
 

@@ -21,6 +21,7 @@ COLUMNS = (
     ("fsim", "FSIM ↑"),
     ("psnr", "PSNR dB ↑"),
     ("pearson", "Pearson r ↑"),
+    ("sharpness", "sharpness (photo = 1)"),
     ("identity_distance", "identity distance ↓"),
     ("rank1", "rank-1 ↑"),
     ("rank10", "rank-10 ↑"),
@@ -47,11 +48,16 @@ SETS = (
 )
 
 
+def cell(value: float | None) -> str:
+    """A figure; a dash where the measurement is newer than the figures (sharpness, before #16)."""
+    return "\N{EN DASH}" if value is None else f"{value:.3f}"
+
+
 def table(rows: list[tuple[str, dict]]) -> str:
     head = "| | " + " | ".join(label for _, label in COLUMNS) + " |"
     rule = "|---|" + "---:|" * len(COLUMNS)
     body = [
-        "| " + name + " | " + " | ".join(f"{values[key]:.3f}" for key, _ in COLUMNS) + " |" for name, values in rows
+        "| " + name + " | " + " | ".join(cell(values.get(key)) for key, _ in COLUMNS) + " |" for name, values in rows
     ]
     return "\n".join([head, rule, *body])
 

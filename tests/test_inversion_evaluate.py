@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -39,12 +40,26 @@ def test_evaluate_writes_the_figures_for_composites_and_raw_sketches(tmp_path, m
 
     report = json.loads(out.read_text())
     assert report["pairs"] == 4
-    keys = {"ssim", "fsim", "psnr", "pearson", "rank1", "rank10"}
+    keys = {"ssim", "fsim", "psnr", "pearson", "sharpness", "rank1", "rank10"}
     assert keys <= report["composite"].keys() and keys <= report["sketch"].keys()
     assert 0 <= report["composite"]["rank1"] <= report["composite"]["rank10"] == 1.0  # 4 people < 10
     # the raw sketch is the photo in gray here, so it matches it far better than a random network
     assert report["sketch"]["ssim"] > report["composite"]["ssim"]
     assert Image.open(grid).size == (4 * 32, 3 * 32)
+
+
+def test_sharpness_is_one_for_the_photo_itself_and_falls_as_a_probe_is_blurred():
+    import torch
+    from PIL import ImageFilter
+
+    from inversion.evaluate import sharpness, to_unit
+
+    photos = [generated_face(seed, size=64) for seed in range(3)]
+    blurred = [np.asarray(Image.fromarray(p).filter(ImageFilter.GaussianBlur(2))) for p in photos]
+    photo = to_unit(photos)
+    assert sharpness(photo, photo) == pytest.approx(1.0)
+    assert sharpness(to_unit(blurred), photo) < 0.7  # the generated faces are flat shapes: a blur halves their edges
+    assert sharpness(torch.zeros_like(photo), photo) == 0.0
 
 
 def test_identification_ranks_count_the_true_person():
