@@ -205,3 +205,25 @@ def test_an_unknown_user_cannot_be_granted(admin, gallery):
         services.grant_search(gallery, "nobody", user=admin)
     UserFactory(username="someone")
     assert services.grant_search(gallery, "someone", user=admin).user.username == "someone"
+
+
+def test_a_browser_zip_larger_than_one_request_may_check_is_refused_whole(client, admin, gallery, monkeypatch):
+    """Each photo is checked in the request: a zip too large for that is sent to import_gallery, nothing kept."""
+    from leads.views import galleries
+
+    monkeypatch.setattr(galleries, "ZIP_FILES_PER_REQUEST", 2)
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for n, colour in enumerate(("red", "green", "blue")):
+            zipped.writestr(f"K-{n}.png", png_bytes(color=colour))
+    archive.seek(0)
+    archive.name = "three.zip"
+    client.force_login(admin)
+
+    answer = client.post(
+        reverse("gallery_import", args=[gallery.pk]), {"archive": archive}, HTTP_ACCEPT="application/json"
+    )
+
+    assert answer.status_code == 400 and "at most 2" in answer.json()["message"]
+    assert "import_gallery" in answer.json()["message"]
+    assert not GalleryPhoto.objects.exists() and not ImportBatch.objects.exists() and not stored_gallery_files()

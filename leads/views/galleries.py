@@ -27,6 +27,9 @@ from ..models import Gallery, GalleryGrant, GalleryPhoto, ImportBatch, is_admin
 PHOTOS_PER_PAGE = 48
 #: Most files one browser request may import (the page sends bigger selections in several requests).
 FILES_PER_REQUEST = 20
+#: Most photos a zip sent from the browser may hold: each is checked in the request, which must end
+#: well inside the web server's timeout. Larger imports run on the server (``import_gallery``).
+ZIP_FILES_PER_REQUEST = 1_000
 
 
 @login_required
@@ -106,7 +109,14 @@ def gallery_import(request: HttpRequest, pk: int) -> HttpResponse:
     files = [imports.Incoming(upload.name or "", upload.read) for upload in photos]
     try:
         if archive is not None:
-            files += list(imports.zip_members(archive))
+            members = list(imports.zip_members(archive))
+            if len(members) > ZIP_FILES_PER_REQUEST:
+                raise imports.ArchiveRefused(
+                    f"The zip holds {len(members)} files; a zip sent from the browser may hold at most "
+                    f"{ZIP_FILES_PER_REQUEST}. Split it, or ask for it to be imported on the server "
+                    "(python manage.py import_gallery)."
+                )
+            files += members
         batch = imports.import_photos(
             gallery, files, user=request.user, source=ImportBatch.Source.BROWSER, request=request
         )
