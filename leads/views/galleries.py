@@ -68,6 +68,7 @@ def gallery_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "grant_form": GrantForm(),
             "removal_form": RemovalForm(),
             "files_per_request": FILES_PER_REQUEST,
+            "zip_files_per_request": ZIP_FILES_PER_REQUEST,
         }
         shown = [photo for photo in page if photo.thumbnail]
         if shown:
