@@ -219,3 +219,19 @@ def test_a_sketch_card_shows_its_composites_current_state_after_a_change(client,
     finish(composite)
     after = client.get(reverse("case_detail", args=[case.pk])).content.decode()
     assert f"composite {composite.pk}" in after and "· Done" in after and "· Requested" not in after
+
+
+def test_the_case_list_pages_and_keeps_its_filters(client, artist, monkeypatch):
+    from cases.views import cases as case_views
+
+    monkeypatch.setattr(case_views, "CASES_PER_PAGE", 2)
+    for n in range(5):
+        MembershipFactory(case=CaseFactory(reference=f"2026-CID-10{n}", title=f"Burglary & theft {n}"), user=artist)
+    client.force_login(artist)
+
+    first = client.get(reverse("case_list"), {"q": "Burglary & theft"}).content.decode()
+    assert first.count("2026-CID-10") == 2 and "Page 1 of 3 (5 cases)" in first
+    assert "?q=Burglary+%26+theft&amp;page=2" in first  # the search goes along, encoded
+    last = client.get(reverse("case_list"), {"q": "Burglary & theft", "page": 3}).content.decode()
+    assert last.count("2026-CID-10") == 1 and 'rel="prev"' in last and 'rel="next"' not in last
+    assert client.get(reverse("case_list"), {"page": "9999"}).status_code == 200  # past the end: the last page

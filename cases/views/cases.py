@@ -11,7 +11,7 @@ from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, prefetch_related_objects
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -26,6 +26,8 @@ from ..evidence import record_page_view
 from ..forms import CaseForm, CaseStatusForm, MembershipForm
 from ..models import CandidatePhoto, Case, CaseMembership, Composite, Style, WitnessSketch
 
+#: Cases on one page of the case list.
+CASES_PER_PAGE = 50
 #: Originals (each with its revisions) on one page of a case.
 SKETCH_GROUPS_PER_PAGE = 10
 #: The latest timeline entries a case page shows; ``?timeline=all`` shows every one.
@@ -47,12 +49,17 @@ def case_list(request: HttpRequest) -> HttpResponse:
     if status in Case.Status.values:
         cases = cases.filter(status=status)
     query = request.GET.get("q", "").strip()
-    cases = cases.search(query)
+    cases = cases.search(query).order_by("-created_at", "-pk")
+    page = Paginator(cases, CASES_PER_PAGE).get_page(request.GET.get("page"))
+    kept = QueryDict(mutable=True)  # the filters, kept from page to page
+    kept.update({name: value for name, value in (("q", query), ("status", status)) if value})
     return render(
         request,
         "cases/case_list.html",
         {
-            "cases": cases,
+            "cases": page.object_list,
+            "page": page,
+            "filters": kept.urlencode(),
             "status": status,
             "query": query,
             "statuses": Case.Status.choices,
