@@ -196,4 +196,4 @@ def test_a_worker_finds_the_face_of_an_upload_and_the_page_shows_it(client, case
     assert sketch.face_found and sketch.face_crop_sha256 and len(sketch.face_descriptor) == 128
     client.force_login(artist)
     status = client.get(reverse("composites_status", args=[case.pk, sketch.pk])).json()
-    assert status["face"] == {"looking": False, "found": True}
+    assert (status["face"]["looking"], status["face"]["found"], status["face"]["box"]) == (False, True, sketch.face_box)
