@@ -150,7 +150,9 @@ def test_the_shortlist_page_shows_the_caveat_and_thumbnails_only_to_those_grante
     assert page.status_code == 200
     assert "not identifications" in page.content.decode()
     [viewed] = [e for e in audit_log.new() if e.action == Action.EVIDENCE_VIEWED]
-    assert [item["type"] for item in viewed.details["items"]] == ["galleryphoto", "galleryphoto"]
+    # the page shows what was searched with (the sketch's face) and the shortlist: one event lists both
+    assert [item["type"] for item in viewed.details["items"]] == ["witnesssketch", "galleryphoto", "galleryphoto"]
+    assert f"Face crop of witness sketch {sketch.pk}" in page.content.decode()
     assert client.get(reverse("lead_thumbnail", args=[sketch.case_id, search.pk, 1])).status_code == 200
     client.force_login(artist)  # a member of the case, not granted the gallery
     assert client.get(reverse("search_detail", args=[sketch.case_id, search.pk])).status_code == 404

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from cases.access import Ability, abilities, get_case_for
 from cases.custody import UNAVAILABLE_MESSAGE, CustodyError, StorageUnavailable
 from cases.evidence import altered_response, inline_image, record_page_view
-from cases.models import WitnessSketch
+from cases.models import Composite, WitnessSketch
 
 from .. import services
 from ..forms import DismissForm, SearchForm
@@ -56,8 +56,13 @@ def search_detail(request: HttpRequest, pk: int, search_pk: int) -> HttpResponse
     for result in results:
         result.probe_distances = list(zip(search.probes, result.distances, strict=False))
     granted = abilities(request.user, case)
-    if results:
-        record_page_view(request, case, search, page="lead_search", shown=[result.photo for result in results])
+    # What was searched with, shown as pictures beside the shortlist: the sketch's face crop and the composites.
+    used = {probe["id"] for probe in search.probes if probe["kind"] == "composite"}
+    composites = list(Composite.objects.filter(sketch=search.sketch, pk__in=used).defer("face_descriptor"))
+    probes = ([search.sketch] if any(p["kind"] == "sketch" for p in search.probes) else []) + composites
+    if results or probes:
+        shown = [*probes, *(result.photo for result in results)]
+        record_page_view(request, case, search, page="lead_search", shown=shown)
     return render(
         request,
         "leads/search_detail.html",
@@ -65,6 +70,8 @@ def search_detail(request: HttpRequest, pk: int, search_pk: int) -> HttpResponse
             "case": case,
             "search": search,
             "results": results,
+            "probe_sketch": search.sketch if probes and probes[0] == search.sketch else None,
+            "probe_composites": composites,
             "caveat": CAVEAT,
             "can_add": Ability.ADD_CANDIDATE_PHOTO in granted,
             "can_decide": Ability.COMPARE in granted,
