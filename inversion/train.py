@@ -91,6 +91,14 @@ class TrainConfig:
     mirror_hand_drawn: bool = field(
         default=False, metadata={"help": "mirror half the hand-drawn pairs (sketch and photo)"}
     )
+    #: ``python -m inversion.pencil draw`` of the same photos: sketches in an artist's hand of photos that
+    #: have none (#16). Only those of the training photos are used (never the held-out people's).
+    drawn: Path | None = field(
+        default=None, metadata={"help": "pencil sketches of the training photos (.npz from inversion.pencil draw)"}
+    )
+    drawn_fraction: float = field(
+        default=0.25, metadata={"help": "share of each batch given the pencil model's sketch of its photo"}
+    )
     learning_rate: float = field(default=1e-3, metadata={"help": "peak of the cosine schedule (it ends at a tenth)"})
     seed: int = 0
     checkpoint_every: int = field(default=250, metadata={"help": "steps between checkpoints"})
@@ -166,8 +174,14 @@ class StepBatches(Dataset):
     ``hand_drawn_fraction`` of them replaced by hand-drawn pairs when given.
     A fixed function of seed and step, so any worker may build any step."""
 
-    def __init__(self, config: TrainConfig, synthetic: SyntheticSketches, hand_drawn: PairedSketches | None):
-        self.config, self.synthetic, self.hand_drawn = config, synthetic, hand_drawn
+    def __init__(
+        self,
+        config: TrainConfig,
+        synthetic: SyntheticSketches,
+        hand_drawn: PairedSketches | None,
+        drawn: PairedSketches | None = None,
+    ):
+        self.config, self.synthetic, self.hand_drawn, self.drawn = config, synthetic, hand_drawn, drawn
 
     def __len__(self) -> int:
         return self.config.steps
@@ -183,6 +197,13 @@ class StepBatches(Dataset):
             chosen = rng.choice(len(self.hand_drawn), count)
             mirrored = rng.random(count) < 0.5 if config.mirror_hand_drawn else np.zeros(count, bool)
             items[:count] = [self.hand_drawn.pair(int(i), bool(m)) for i, m in zip(chosen, mirrored, strict=True)]
+        if self.drawn is not None:  # the next share: the pencil model's drawings, half of them mirrored
+            start = round(config.batch_size * config.hand_drawn_fraction) if self.hand_drawn is not None else 0
+            count = min(round(config.batch_size * config.drawn_fraction), config.batch_size - start)
+            rng = np.random.default_rng([config.seed, step, 8])
+            chosen, mirrored = rng.choice(len(self.drawn), count), rng.random(count) < 0.5
+            drawn = [self.drawn.pair(int(i), bool(m)) for i, m in zip(chosen, mirrored, strict=True)]
+            items[start : start + count] = drawn
         return {key: torch.stack([item[key] for item in items]) for key in ("sketch", "photo")}
 
 
@@ -242,6 +263,7 @@ class TrainingData:
     synthetic: SyntheticSketches
     hand_drawn: PairedSketches | None
     val_items: list[dict]
+    drawn: PairedSketches | None = None
 
     @classmethod
     def load(cls, config: TrainConfig, photos: AlignedPhotos | None = None) -> TrainingData:
@@ -256,7 +278,28 @@ class TrainingData:
         # 64 held-out faces spread over the held-out people (they are sorted by person)
         val_items = [val_set[int(i)] for i in np.linspace(0, len(val_set) - 1, min(64, len(val_set)))]
         synthetic = SyntheticSketches(train_photos, config.style, seed=config.seed)
-        return cls(train_photos, synthetic, load_hand_drawn(config), val_items)
+        return cls(train_photos, synthetic, load_hand_drawn(config), val_items, load_drawn(config, train_photos))
+
+
+def load_drawn(config: TrainConfig, train_photos: AlignedPhotos) -> PairedSketches | None:
+    """The pencil model's sketches of the training photos, paired with them by path (``--drawn``)."""
+    if not config.drawn:
+        return None
+    with np.load(config.drawn, allow_pickle=False) as stored:
+        sketches, paths = stored["sketches"], [str(path) for path in stored["paths"]]
+    if sketches.shape[1] != config.resolution:
+        raise SystemExit(f"the drawn sketches are {sketches.shape[1]} px, --resolution is {config.resolution}")
+    drawn = dict(zip(paths, sketches, strict=True))
+    kept = [i for i, path in enumerate(train_photos.paths) if path in drawn]  # held-out people's never
+    if not kept:
+        raise SystemExit(f"{config.drawn} draws none of the training photos (are they of the same pack?)")
+    return PairedSketches(
+        [train_photos.paths[i] for i in kept],
+        [train_photos.photos[i] for i in kept],
+        [drawn[train_photos.paths[i]] for i in kept],
+        [True] * len(kept),
+        config.style,
+    )
 
 
 def load_hand_drawn(config: TrainConfig) -> PairedSketches | None:
@@ -482,6 +525,9 @@ def metadata(run: Run, done: int) -> dict:
         "hand_drawn_pairs": len(hand_drawn) if hand_drawn is not None else 0,
         "hand_drawn_fraction": config.hand_drawn_fraction if hand_drawn is not None else 0.0,
         "mirror_hand_drawn": config.mirror_hand_drawn,
+        "drawn": str(config.drawn) if config.drawn else None,
+        "drawn_pairs": len(data.drawn) if data.drawn is not None else 0,
+        "drawn_fraction": config.drawn_fraction if data.drawn is not None else 0.0,
         "init": str(config.init) if config.init else None,
         "precision": str(run.dtype or torch.float32).replace("torch.", ""),
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu x{torch.get_num_threads()}",
@@ -522,7 +568,7 @@ def train(config: TrainConfig, photos: AlignedPhotos | None = None) -> Path:
     began = time.perf_counter()
     run = set_up(config, photos)
     batches = DataLoader(
-        StepBatches(config, run.data.synthetic, run.data.hand_drawn),
+        StepBatches(config, run.data.synthetic, run.data.hand_drawn, run.data.drawn),
         batch_size=None,
         sampler=range(run.start, config.steps),
         num_workers=config.workers,

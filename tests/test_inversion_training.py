@@ -8,7 +8,7 @@ from PIL import Image
 
 from inversion import train as training
 from inversion.checkpoints import load_checkpoint, save_checkpoint
-from inversion.data import AlignedPhotos, PairedSketches
+from inversion.data import AlignedPhotos, PairedSketches, to_tensor
 from inversion.losses import LossWeights
 from inversion.train import TrainConfig, parse_args, train
 
@@ -131,3 +131,28 @@ def test_a_mirrored_hand_drawn_pair_flips_sketch_and_photo_together(tmp_path):
     for key in ("sketch", "photo"):
         assert torch.equal(mirrored[key], plain[key].flip(-1))
         assert not torch.equal(mirrored[key], plain[key])
+
+
+def test_drawn_sketches_of_the_training_photos_take_their_share_of_each_batch(tmp_path, photos):
+    """``--drawn``: the pencil model's drawings (here: each photo's grey, inverted, to know it by) are paired
+    with their photos by path; the held-out people's drawings are never used."""
+    drawings = np.stack([255 - np.asarray(Image.fromarray(p).convert("L")) for p in photos.photos])
+    np.savez(tmp_path / "drawn.npz", sketches=drawings, paths=np.array(photos.paths))
+    run = config(tmp_path / "run.pt", steps=3)
+    run.drawn, run.drawn_fraction = tmp_path / "drawn.npz", 0.5
+    data = training.TrainingData.load(run, photos)
+
+    assert sorted(data.drawn.stems) == sorted(data.train_photos.paths)  # training photos only
+    assert len(data.drawn) < len(photos)  # holdout=0.2 kept some people out
+    batch = training.StepBatches(run, data.synthetic, data.hand_drawn, data.drawn)[0]
+    known = [to_tensor(d) for d in drawings] + [to_tensor(d[:, ::-1]) for d in drawings]
+    drawn_count = sum(any(torch.equal(sketch, k) for k in known) for sketch in batch["sketch"])
+    assert drawn_count == 2  # half of a batch of 4
+
+
+def test_drawn_sketches_at_another_size_are_refused(tmp_path, photos):
+    np.savez(tmp_path / "drawn.npz", sketches=np.zeros((12, 16, 16), np.uint8), paths=np.array(photos.paths))
+    run = config(tmp_path / "run.pt", steps=3)
+    run.drawn = tmp_path / "drawn.npz"
+    with pytest.raises(SystemExit, match="16 px"):
+        training.TrainingData.load(run, photos)
