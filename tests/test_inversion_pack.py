@@ -178,3 +178,39 @@ def test_the_gpu_script_runs_both_rounds_from_a_pack(tmp_path, packed, photos, m
     assert load_checkpoint(runs / "gpu1-a.pt")["metadata"]["init"] == str(stage5)
     round_two = load_checkpoint(runs / "gpu2-b.pt")["metadata"]
     assert round_two["init"] == str(runs / "gpu1-b.step_000003.pt") and round_two["hand_drawn_pairs"] == 2
+
+
+def test_the_128_px_gpu_script_trains_the_three_styles_with_drawn_and_hand_drawn_sketches(
+    tmp_path, photos, monkeypatch
+):
+    """inversion/train_gpu_128.sh at toy size: the three styles side by side, each from its own
+    starting weights, each batch mixing procedural, pencil-drawn and hand-drawn sketches."""
+    from dataclasses import replace
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    for style in ("line", "grayscale", "color"):
+        train(replace(config(weights / f"{style}.pt", steps=1), style=style), photos)
+    folder = tmp_path / "listed"
+    for sub, offset in (("photos", 0), ("sketches", 50)):
+        (folder / sub).mkdir(parents=True)
+        for k, stem in enumerate(("AR_100", "AR_102")):  # pairs that inversion/splits/cufs_train.txt lists
+            Image.fromarray(generated_face(k + offset, size=64)).save(folder / sub / f"{stem}.png")
+    monkeypatch.setattr(pack, "load_aligned", lambda source, size: photos)
+    packed = pack.pack(pack.PackConfig(tmp_path / "listed.pack.npz", ["x"], "grayscale", folder, resolution=32))
+    drawings = np.stack([np.asarray(Image.fromarray(p).convert("L")) for p in photos.photos])
+    np.savez(tmp_path / "drawn.npz", sketches=drawings, paths=np.array(photos.paths))
+
+    runs = tmp_path / "runs"
+    toy = ["--feature-net", "none", "--batch-size", "4", "--feature-batch", "4", "--steps", "3", "--resolution", "32"]
+    toy += ["--workers", "0", "--precision", "fp32", "--device", "cpu"]
+    env = {"PATH": "/usr/bin:/bin", "PYTHON": sys.executable, "WEIGHTS": str(weights), "PYTHONPATH": str(ROOT)}
+    command = ["bash", "inversion/train_gpu_128.sh", str(packed), str(tmp_path / "drawn.npz"), str(runs), "60", *toy]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+    assert done.returncode == 0, done.stderr + "".join(p.read_text()[-2000:] for p in runs.glob("*.log"))
+    for style in ("line", "grayscale", "color"):
+        metadata = load_checkpoint(runs / f"{style}-128.pt")["metadata"]
+        assert metadata["style"] == style and metadata["steps"] == 3
+        assert metadata["init"] == str(weights / f"{style}.pt")
+        assert metadata["hand_drawn_pairs"] == 2 and metadata["drawn_pairs"] > 0 and metadata["drawn_fraction"] == 0.25
