@@ -5,7 +5,7 @@ import numpy as np
 from inversion.styles import suggest_style
 
 from .models import Style
-from .uploads import PREVIEW_SIZE, ValidatedImage, processing_image
+from .uploads import ValidatedImage
 
 #: What goes wrong when a drawing goes to the network of another style, by the style chosen: said on the
 #: upload form when the artist picks a style other than the one the drawing looks like.
@@ -28,13 +28,6 @@ def style_warning(chosen: str, suggested: str) -> str:
 
 
 def suggested_style(image: ValidatedImage) -> str:
-    """The style ``inversion.styles.suggest_style`` sees in a validated upload.
-
-    It looks at the upload's ``preview`` (at most ``uploads.PREVIEW_SIZE`` px a side), decoded once
-    by the validation.
-    """
-    preview = image.preview
-    if preview is None:  # a ValidatedImage built by hand
-        preview = processing_image(image.data)
-        preview.thumbnail((PREVIEW_SIZE, PREVIEW_SIZE))
-    return suggest_style(np.asarray(preview))
+    """The style ``inversion.styles.suggest_style`` sees in a validated upload's ``preview`` (at most
+    ``uploads.PREVIEW_SIZE`` px a side, kept from the validation's own decoding)."""
+    return suggest_style(np.asarray(image.preview))

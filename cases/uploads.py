@@ -142,8 +142,8 @@ class ValidatedImage:
     format: str
     extension: str
     mode: str
+    preview: Image.Image = field(repr=False, compare=False)
     notes: tuple[str, ...] = ()
-    preview: Image.Image | None = field(default=None, repr=False, compare=False)
 
 
 def validate_upload(uploaded_file: IO[bytes]) -> ValidatedImage:

@@ -147,26 +147,34 @@ def test_a_pack_made_at_another_resolution_is_refused(tmp_path, packed):
             train(run)
 
 
-def test_the_gpu_script_runs_both_rounds_from_a_pack(tmp_path, packed, photos, monkeypatch):
+#: Flags that shrink a GPU script's runs to a toy on the CPU (they go last, so they win).
+TOY = ["--feature-net", "none", "--batch-size", "4", "--feature-batch", "4", "--steps", "3", "--resolution", "32"]
+TOY += ["--workers", "0", "--precision", "fp32", "--device", "cpu"]
+
+
+@pytest.fixture
+def listed(tmp_path, photos, monkeypatch):
+    """A 32 px pack of ``photos`` with two hand-drawn pairs that inversion/splits/cufs_train.txt lists."""
+    folder = tmp_path / "listed"
+    for sub, offset in (("photos", 0), ("sketches", 50)):
+        (folder / sub).mkdir(parents=True)
+        for k, stem in enumerate(("AR_100", "AR_102")):
+            Image.fromarray(generated_face(k + offset, size=64)).save(folder / sub / f"{stem}.png")
+    monkeypatch.setattr(pack, "load_aligned", lambda source, size: photos)
+    return pack.pack(pack.PackConfig(tmp_path / "listed.pack.npz", ["x"], "grayscale", folder, resolution=32))
+
+
+def test_the_gpu_script_runs_both_rounds_from_a_pack(tmp_path, packed, listed, photos):
     """inversion/train_gpu.sh at toy size: round 1 warm-starts from stage 5,
     round 2 from each round-1 run's last snapshot; a failed run fails it."""
     stage5 = tmp_path / "stage5.pt"
     train(config(stage5, steps=1), photos)
-    folder = tmp_path / "listed"
-    for sub, offset in (("photos", 0), ("sketches", 50)):
-        (folder / sub).mkdir(parents=True)
-        for k, stem in enumerate(("AR_100", "AR_102")):  # pairs that inversion/splits/cufs_train.txt lists
-            Image.fromarray(generated_face(k + offset, size=64)).save(folder / sub / f"{stem}.png")
-    monkeypatch.setattr(pack, "load_aligned", lambda source, size: photos)
-    listed = pack.pack(pack.PackConfig(tmp_path / "listed.pack.npz", ["x"], "grayscale", folder, resolution=32))
 
     runs = tmp_path / "runs"
-    toy = ["--feature-net", "none", "--batch-size", "4", "--feature-batch", "4", "--steps", "3", "--resolution", "32"]
-    toy += ["--workers", "0", "--precision", "fp32", "--device", "cpu"]
     env = {"PATH": "/usr/bin:/bin", "PYTHON": sys.executable, "STAGE5": str(stage5), "PYTHONPATH": str(ROOT)}
 
     def script(round_, pack_file):
-        command = ["bash", "inversion/train_gpu.sh", round_, str(pack_file), str(runs), "60", *toy]
+        command = ["bash", "inversion/train_gpu.sh", round_, str(pack_file), str(runs), "60", *TOY]
         return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
     failed = script("1", packed)  # none of its pairs is in the training split
@@ -180,9 +188,7 @@ def test_the_gpu_script_runs_both_rounds_from_a_pack(tmp_path, packed, photos, m
     assert round_two["init"] == str(runs / "gpu1-b.step_000003.pt") and round_two["hand_drawn_pairs"] == 2
 
 
-def test_the_128_px_gpu_script_trains_the_three_styles_with_drawn_and_hand_drawn_sketches(
-    tmp_path, photos, monkeypatch
-):
+def test_the_128_px_gpu_script_trains_the_three_styles_with_drawn_and_hand_drawn_sketches(tmp_path, photos, listed):
     """inversion/train_gpu_128.sh at toy size: the three styles side by side, each from its own
     starting weights, each batch mixing procedural, pencil-drawn and hand-drawn sketches."""
     from dataclasses import replace
@@ -191,21 +197,12 @@ def test_the_128_px_gpu_script_trains_the_three_styles_with_drawn_and_hand_drawn
     weights.mkdir()
     for style in ("line", "grayscale", "color"):
         train(replace(config(weights / f"{style}.pt", steps=1), style=style), photos)
-    folder = tmp_path / "listed"
-    for sub, offset in (("photos", 0), ("sketches", 50)):
-        (folder / sub).mkdir(parents=True)
-        for k, stem in enumerate(("AR_100", "AR_102")):  # pairs that inversion/splits/cufs_train.txt lists
-            Image.fromarray(generated_face(k + offset, size=64)).save(folder / sub / f"{stem}.png")
-    monkeypatch.setattr(pack, "load_aligned", lambda source, size: photos)
-    packed = pack.pack(pack.PackConfig(tmp_path / "listed.pack.npz", ["x"], "grayscale", folder, resolution=32))
     drawings = np.stack([np.asarray(Image.fromarray(p).convert("L")) for p in photos.photos])
     np.savez(tmp_path / "drawn.npz", sketches=drawings, paths=np.array(photos.paths))
 
     runs = tmp_path / "runs"
-    toy = ["--feature-net", "none", "--batch-size", "4", "--feature-batch", "4", "--steps", "3", "--resolution", "32"]
-    toy += ["--workers", "0", "--precision", "fp32", "--device", "cpu"]
     env = {"PATH": "/usr/bin:/bin", "PYTHON": sys.executable, "WEIGHTS": str(weights), "PYTHONPATH": str(ROOT)}
-    command = ["bash", "inversion/train_gpu_128.sh", str(packed), str(tmp_path / "drawn.npz"), str(runs), "60", *toy]
+    command = ["bash", "inversion/train_gpu_128.sh", str(listed), str(tmp_path / "drawn.npz"), str(runs), "60", *TOY]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
     assert done.returncode == 0, done.stderr + "".join(p.read_text()[-2000:] for p in runs.glob("*.log"))

@@ -59,7 +59,8 @@ def search_detail(request: HttpRequest, pk: int, search_pk: int) -> HttpResponse
     # What was searched with, shown as pictures beside the shortlist: the sketch's face crop and the composites.
     used = {probe["id"] for probe in search.probes if probe["kind"] == "composite"}
     composites = list(Composite.objects.filter(sketch=search.sketch, pk__in=used).defer("face_descriptor"))
-    probes = ([search.sketch] if any(p["kind"] == "sketch" for p in search.probes) else []) + composites
+    probe_sketch = search.sketch if any(probe["kind"] == "sketch" for probe in search.probes) else None
+    probes = ([probe_sketch] if probe_sketch else []) + composites
     if results or probes:
         shown = [*probes, *(result.photo for result in results)]
         record_page_view(request, case, search, page="lead_search", shown=shown)
@@ -70,7 +71,7 @@ def search_detail(request: HttpRequest, pk: int, search_pk: int) -> HttpResponse
             "case": case,
             "search": search,
             "results": results,
-            "probe_sketch": search.sketch if probes and probes[0] == search.sketch else None,
+            "probe_sketch": probe_sketch,
             "probe_composites": composites,
             "caveat": CAVEAT,
             "can_add": Ability.ADD_CANDIDATE_PHOTO in granted,
