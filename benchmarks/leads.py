@@ -121,7 +121,10 @@ def import_rate(count: int) -> dict:
     for stage, (file, function) in STAGES.items():
         seconds = sum(v[3] for (f, _, name), v in stats.items() if f.endswith(file) and name == function)
         stages[stage] = round(seconds / len(photos) * 1000, 1)
+    import dlib
+
     return {
+        "dlib": f"{dlib.__version__}, BLAS {'on' if dlib.DLIB_USE_BLAS else 'off'}",
         "photos": len(photos),
         "faces_found": faces,
         "photos_per_second": round(len(photos) / elapsed, 2),

@@ -278,11 +278,11 @@ def as_style(image: np.ndarray, style: str) -> np.ndarray:
     return np.asarray(Image.fromarray(image[..., :3]).convert("L"))
 
 
-def write_synthetic_set(source: str, style: str, out: Path, seed: int = 0) -> int:
-    """Align every photo of ``source`` and write ``out/photos/<person>/<name>.png``
+def write_synthetic_set(source: str, style: str, out: Path, seed: int = 0, size: int = align.RESOLUTION) -> int:
+    """Align every photo of ``source`` at ``size`` px and write ``out/photos/<person>/<name>.png``
     and ``out/sketches/<person>/<name>.png``, one seeded drawing hand per
     photo; the number of pairs written."""
-    photos = load_aligned(source)
+    photos = load_aligned(source, size)
     for index, (photo, path, person) in enumerate(zip(photos.photos, photos.paths, photos.identities, strict=True)):
         name = f"{person}/{Path(path).stem}.png"
         sketch = sketches.synthesize(photo, style, seed=seed * 1_000_003 + index)
@@ -301,8 +301,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--photos", required=True, help="folder or .tar.gz archive, PATH[:SUBFOLDER]")
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--resolution", type=int, default=align.RESOLUTION, help="side of the aligned faces")
     args = parser.parse_args(argv)
-    count = write_synthetic_set(args.photos, args.style, args.out, args.seed)
+    count = write_synthetic_set(args.photos, args.style, args.out, args.seed, args.resolution)
     print(f"wrote {count} {args.style} sketches and photos under {args.out}")
 
 
