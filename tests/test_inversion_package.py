@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from inversion import data
+from inversion import align, data
 from inversion.data import AlignedPhotos
 from inversion.sketches import synthesize
 
@@ -66,8 +66,13 @@ def test_the_package_has_no_import_circles():
 def test_the_data_command_writes_each_photo_with_its_seeded_sketch(tmp_path, monkeypatch):
     faces = np.stack([generated_face(seed, size=32) for seed in range(3)])
     photos = AlignedPhotos(faces, [f"p{i}/face{i}.jpg" for i in range(3)], [f"p{i}" for i in range(3)])
-    monkeypatch.setattr(data, "load_aligned", lambda source: photos)
+    asked = []
+    monkeypatch.setattr(data, "load_aligned", lambda source, size: asked.append(size) or photos)
     data.main(["--style", "line", "--photos", "any.tar.gz", "--out", str(tmp_path), "--seed", "2"])
+    data.main(
+        ["--style", "line", "--photos", "any.tar.gz", "--out", str(tmp_path), "--seed", "2", "--resolution", "128"]
+    )
+    assert asked == [align.RESOLUTION, 128]  # the aligner's size by default, 128 px when asked
     for index in range(3):
         name = f"p{index}/face{index}.png"
         assert np.array_equal(np.asarray(Image.open(tmp_path / "photos" / name)), faces[index])
