@@ -26,6 +26,9 @@ search (``--extra-styles`` adds other styles' composites as probes;
 file name before its first ``_`` (CUFS: ``AR``, ``CUHK``, ``XM2VTS``, three
 collections with different people, photographers and artists), so a model
 that fails one group of faces cannot hide behind the average.
+``--measure-size N`` compares at N px instead of the model's resolution: the
+photos are aligned at N and the composites resized to N with Lanczos, as the
+app upscales them, so a 96 px and a 128 px model are measured alike.
 """
 
 from __future__ import annotations
@@ -256,9 +259,10 @@ def evaluate(
     distractors: str | Path | None = None,
     extra_styles: tuple[str, ...] = (),
     fusion_study: bool = False,
+    measure_size: int | None = None,
 ) -> dict:
     model = load_model(style, weights)
-    size = model.resolution
+    size = measure_size or model.resolution  # composites are brought to it as the app upscales them
     try:
         files = pair_files(photos, sketches, names)
     except ValueError as error:
@@ -279,12 +283,12 @@ def evaluate(
     for start in range(0, len(files), batch_size):
         batch = sketch_images[start : start + batch_size]
         for result in invert_faces(batch, style, weights, aligned=aligned):
-            composites.append(np.asarray(result.composite))
-            aligned_sketches.append(np.asarray(result.sketch))
+            composites.append(np.asarray(at_size(result.composite, size, Image.Resampling.LANCZOS)))
+            aligned_sketches.append(np.asarray(at_size(result.sketch, size, Image.Resampling.BICUBIC)))
             sketch_no_face += not result.face.found
     extra_composites = {
         extra: [
-            np.asarray(result.composite)
+            np.asarray(at_size(result.composite, size, Image.Resampling.LANCZOS))
             for start in range(0, len(files), batch_size)
             for result in invert_faces(sketch_images[start : start + batch_size], extra, aligned=aligned)
         ]
@@ -307,7 +311,8 @@ def evaluate(
         "style": style,
         "weights": str(model.weights_path),
         "weights_sha256": model.weights_sha256,
-        "resolution": size,
+        "resolution": model.resolution,
+        "measured_at": size,
         "aligned_input": aligned,
         "photos_without_face": no_face,
         "sketches_without_face": sketch_no_face,
@@ -344,6 +349,11 @@ def evaluate(
     if grid:
         save_grid(grid, aligned_sketches, composites, photo_crops)
     return report
+
+
+def at_size(image: Image.Image, size: int, resample: Image.Resampling) -> Image.Image:
+    """``image`` resized to ``size`` x ``size`` (unchanged when it is that size)."""
+    return image if image.size == (size, size) else image.resize((size, size), resample)
 
 
 def save_grid(path: Path, sketches: list, composites: list, photos: list, columns: int = 8) -> None:
@@ -383,6 +393,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--fusion-study", action="store_true", help="rank-1 / rank-10 of every fusion candidate on two halves"
     )
+    parser.add_argument(
+        "--measure-size",
+        type=int,
+        help="compare at this size (default: the model's resolution); composites are resized with Lanczos "
+        "as the app upscales them, so models of different resolutions can be measured alike",
+    )
     args = parser.parse_args(argv)
     names = args.names.read_text().split() if args.names else None
     report = evaluate(
@@ -397,6 +413,7 @@ def main(argv: list[str] | None = None) -> None:
         distractors=args.distractors,
         extra_styles=tuple(args.extra_styles),
         fusion_study=args.fusion_study,
+        measure_size=args.measure_size,
     )
     text = json.dumps(report, indent=2)
     if args.json:

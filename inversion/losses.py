@@ -45,6 +45,9 @@ class LossWeights:
     total_variation: float = 0.1  # mean squared difference of neighbouring pixels
     identity: float = 0.05  # 1 - cosine similarity of face embeddings (sface only)
     adversarial: float = 0.0  # least-squares GAN generator loss (0 = off)
+    #: Edges where the photo has them (#16): the pixel and total-variation terms alone reward a soft
+    #: average of the plausible faces; this one costs as much for a missing edge as for a wrong one.
+    gradient: float = 0.0  # L1 of the difference of the images' finite-difference gradients (0 = off)
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -72,6 +75,14 @@ def total_variation_loss(image: torch.Tensor) -> torch.Tensor:
     checkpoint so far was trained with (up to float rounding)."""
     channels, height, width = image.shape[-3:]
     return piq.total_variation(image, norm_type="l2_squared") / (channels * height * (width - 1))
+
+
+def gradient_loss(composite: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference of the horizontal and of the vertical neighbour
+    differences of two images: 0 when their edges match, whatever their mean."""
+    dx = (composite[..., :, 1:] - composite[..., :, :-1]) - (photo[..., :, 1:] - photo[..., :, :-1])
+    dy = (composite[..., 1:, :] - composite[..., :-1, :]) - (photo[..., 1:, :] - photo[..., :-1, :])
+    return 0.5 * (dx.abs().mean() + dy.abs().mean())
 
 
 def identity_loss(composite: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
@@ -199,5 +210,7 @@ def generator_loss(
             terms["identity"] = identity_loss(composite_features["embedding"], photo_features["embedding"])
     if fake_scores is not None:
         terms["adversarial"] = generator_adversarial_loss(fake_scores)
+    if weights.gradient:
+        terms["gradient"] = gradient_loss(composite, photo)
     total = sum(getattr(weights, name) * value.float() for name, value in terms.items())
     return total, {name: float(value.detach()) for name, value in terms.items()}

@@ -482,6 +482,7 @@ LOG_COLUMNS = (
     "total_variation",
     "adversarial",
     "discriminator",
+    "gradient",
     "images_per_second",
 )
 

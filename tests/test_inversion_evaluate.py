@@ -9,16 +9,21 @@ from inversion import cards, evaluate, inference
 from .inversion_fixtures import generated_face, write_random_weights
 
 
+def write_pairs(folder, count=4):
+    """``count`` people, each an aligned face photo and its gray "sketch"."""
+    for i in range(count):
+        face = generated_face(i, size=48)
+        (folder / "photos" / f"p{i}").mkdir(parents=True)
+        (folder / "sketches" / f"p{i}").mkdir(parents=True)
+        Image.fromarray(face).save(folder / "photos" / f"p{i}" / "a.png")
+        Image.fromarray(face).convert("L").save(folder / "sketches" / f"p{i}" / "a.jpg")
+
+
 def test_evaluate_writes_the_figures_for_composites_and_raw_sketches(tmp_path, monkeypatch):
     monkeypatch.setattr(cards, "WEIGHTS_DIR", tmp_path / "weights")
     write_random_weights(tmp_path / "weights", "grayscale")
     inference.reset_models()
-    for i in range(4):
-        face = generated_face(i, size=48)
-        (tmp_path / "photos" / f"p{i}").mkdir(parents=True)
-        (tmp_path / "sketches" / f"p{i}").mkdir(parents=True)
-        Image.fromarray(face).save(tmp_path / "photos" / f"p{i}" / "a.png")
-        Image.fromarray(face).convert("L").save(tmp_path / "sketches" / f"p{i}" / "a.jpg")
+    write_pairs(tmp_path)
     out = tmp_path / "report.json"
     grid = tmp_path / "grid.png"
     evaluate.main(
@@ -46,6 +51,23 @@ def test_evaluate_writes_the_figures_for_composites_and_raw_sketches(tmp_path, m
     # the raw sketch is the photo in gray here, so it matches it far better than a random network
     assert report["sketch"]["ssim"] > report["composite"]["ssim"]
     assert Image.open(grid).size == (4 * 32, 3 * 32)
+    assert report["resolution"] == report["measured_at"] == 32
+
+
+def test_evaluate_measures_at_a_size_of_its_own_so_models_of_two_resolutions_compare(tmp_path, monkeypatch):
+    monkeypatch.setattr(cards, "WEIGHTS_DIR", tmp_path / "weights")
+    write_random_weights(tmp_path / "weights", "grayscale")  # a 32 px model
+    inference.reset_models()
+    write_pairs(tmp_path)
+    folders = ["--photos", str(tmp_path / "photos"), "--sketches", str(tmp_path / "sketches"), "--aligned"]
+    report = evaluate.evaluate("grayscale", tmp_path / "photos", tmp_path / "sketches", aligned=True, measure_size=64)
+    native = evaluate.evaluate("grayscale", tmp_path / "photos", tmp_path / "sketches", aligned=True)
+    evaluate.main(["--style", "grayscale", *folders, "--measure-size", "64", "--grid", str(tmp_path / "grid.png")])
+    inference.reset_models()
+
+    assert (report["resolution"], report["measured_at"], native["measured_at"]) == (32, 64, 32)
+    assert Image.open(tmp_path / "grid.png").size == (4 * 64, 3 * 64)  # every image brought to 64 px
+    assert report["composite"]["ssim"] != native["composite"]["ssim"]
 
 
 def test_sharpness_is_one_for_the_photo_itself_and_falls_as_a_probe_is_blurred():

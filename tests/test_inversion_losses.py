@@ -7,6 +7,7 @@ from inversion.losses import (
     discriminator_loss,
     feature_loss,
     generator_loss,
+    gradient_loss,
     identity_loss,
     pixel_loss,
     total_variation_loss,
@@ -52,6 +53,20 @@ def test_identity_loss_is_cosine_distance():
 
 def test_discriminator_loss_is_zero_when_it_is_right():
     assert discriminator_loss(torch.ones(4), torch.zeros(4)) == 0
+
+
+def test_gradient_loss_sees_edges_not_brightness():
+    photo = torch.zeros(1, 1, 4, 4)
+    photo[..., :, 2:] = 1.0  # one vertical edge
+    assert gradient_loss(photo + 0.5, photo) == 0  # the same edges, brighter
+    assert gradient_loss(torch.full_like(photo, 0.5), photo) == pytest.approx(0.5 * 4 / 12)  # the edge missed
+
+
+def test_generator_loss_adds_the_gradient_term_only_when_weighted():
+    composite, photo = torch.zeros(1, 3, 4, 4), torch.rand(1, 3, 4, 4)
+    assert "gradient" not in generator_loss(LossWeights(), composite, photo)[1]
+    total, terms = generator_loss(LossWeights(pixel=0, total_variation=0, gradient=2.0), composite, photo)
+    assert float(total) == pytest.approx(2 * terms["gradient"]) and terms["gradient"] > 0
 
 
 def test_generator_loss_weighs_its_terms():
