@@ -13,12 +13,16 @@ inference (face alignment and the network, for the whole batch), encode
 Method: a fresh database ``forensics_bench`` (``BENCH_DATABASE_URL``) and
 Redis database 14 (``BENCH_REDIS_URL``, flushed), files in a temporary
 folder. For each batch size a worker is started and waits until its process
-has loaded the networks; then ``--composites`` different generated sketches
-(``--size`` pixels square) are requested one after another through
-``cases.services.request_composite``, as a busy forensic artist's uploads
-would be, and the clock stops when the last is done. Distinct sketches, so
+has loaded the networks; ``--composites`` different generated sketches
+(``--size`` pixels square) are uploaded, then a composite of each is
+requested, one after another, through ``cases.services.request_composite``,
+as a busy forensic artist's requests would be, and the clock stops when the
+last is done. Each request carries a face box, as an artist draws one (the
+detector finds no face in a generated sketch), so the worker aligns from the
+box without running the face detector. Distinct sketches, so
 no output is reused. The trained weights in ``inversion/weights`` are used
-when the line model is installed, else a random-weight network of the same
+when the line model is installed (``--weights`` names another folder, to time
+two resolutions in one sitting), else a random-weight network of the same
 architecture (speed does not depend on the weights); the output says which.
 """
 
@@ -41,13 +45,12 @@ ROOT = Path(__file__).resolve().parent.parent
 STAGES = ("queue_wait", "load", "inference", "encode", "save")
 
 
-def prepare_environment(work: Path, database_url: str, redis_url: str) -> str:
+def prepare_environment(work: Path, database_url: str, redis_url: str, shipped: Path) -> str:
     """Environment for this process and the worker; returns which weights are used."""
     from inversion import STYLES
 
-    shipped = ROOT / "inversion" / "weights"
     if (shipped / "line.pt").is_file() and (shipped / "line.json").is_file():  # the style benchmarked
-        weights, which = shipped, f"trained weights in {shipped}"
+        weights, which = shipped, f"trained weights in {shipped} ({resolution_of(shipped / 'line.json')} px)"
     else:
         weights, which = work / "weights", "random-weight networks at 96 px (trained weights not installed)"
         for style in STYLES:
@@ -63,6 +66,10 @@ def prepare_environment(work: Path, database_url: str, redis_url: str) -> str:
         LOG_LEVEL="WARNING",
     )
     return which
+
+
+def resolution_of(card: Path) -> int:
+    return json.loads(card.read_text()).get("resolution", 96)
 
 
 def write_random_weights(path: Path, style: str) -> None:
@@ -164,7 +171,8 @@ def run(batch_size: int, composites: int, size: int, seed: int, work: Path) -> d
     worker_start = time.perf_counter() - began
     try:
         started = time.perf_counter()
-        requested = [services.request_composite(sketch, "line", user=user)[0].pk for sketch in sketches]
+        box = {"box": [size // 8, size // 8, size * 7 // 8, size * 7 // 8]}  # the artist's box: no face detector
+        requested = [services.request_composite(s, "line", user=user, parameters=box)[0].pk for s in sketches]
         pending = Composite.objects.filter(pk__in=requested, status__in=["requested", "running"])
         deadline = time.monotonic() + 900
         while pending.exists():
@@ -214,6 +222,12 @@ def main() -> None:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--size", type=int, default=600, help="side of the generated sketches, pixels")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument(
+        "--weights",
+        type=Path,
+        default=ROOT / "inversion" / "weights",
+        help="folder of weights and cards (default: the shipped ones), to time two resolutions in one sitting",
+    )
     args = parser.parse_args()
 
     database_url = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/forensics_bench")
@@ -224,7 +238,7 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory(prefix="pipeline-bench-") as folder:
         work = Path(folder)
-        weights = prepare_environment(work, database_url, redis_url)
+        weights = prepare_environment(work, database_url, redis_url, args.weights.resolve())
         create_database(database_url)
         import django
         import redis

@@ -2,9 +2,10 @@
 for held-out CUFS pairs (inversion/splits/cufs_val.txt, never trained on), the artist's
 sketch, the composite of each model given, and the true photo.
 
+    cp inversion/weights/grayscale.pt runs/grayscale-96.pt   # before exporting the new weights
     DEBUG=1 PYTHONPATH=. .venv/bin/python docs/resolution_grid.py \\
-        --model "96 px (before)" inversion/weights/superseded-copy.pt \\
-        --model "128 px (now)" shipped --out docs/images/grayscale-cufs-val-user-size.png
+        --model "96 px (before)" runs/grayscale-96.pt \\
+        --model "128 px (shipped)" shipped --out docs/images/grayscale-cufs-val-user-size.jpg
 
 Every composite goes the app's way: ``composite_png.render`` at ``COMPOSITE_SIZE`` (the
 network's output upscaled with Lanczos, the label band below), then shown at ``--cell``
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
         column = label(Image.fromarray(np.concatenate([np.asarray(i.convert("RGB")) for i in images])), title, band)
         grid.paste(column, (x * size, 0))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    grid.save(args.out, optimize=True)
+    grid.save(args.out, optimize=True, **({"quality": 90} if args.out.suffix.lower() in (".jpg", ".jpeg") else {}))
     print(f"wrote {args.out} ({grid.width}x{grid.height})")
 
 

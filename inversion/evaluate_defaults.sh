@@ -19,10 +19,15 @@ mkdir -p "$OUT" "$GRIDS" .cache
 [ -d .cache/cufs/train_photos ] || { mkdir -p .cache/cufs && tar -xzf "$DATA/cufs-train.tar.gz" -C .cache/cufs; }
 CUFS=(--photos .cache/cufs/train_photos --sketches .cache/cufs/train_sketches --names inversion/splits/cufs_val.txt --groups)
 
-synthetic() {  # synthetic STYLE SPLIT: aligned photos and seeded sketches of a CelebA split
-  local dir=.cache/celeba-$2-$1
-  [ -d "$dir" ] || "$PY" -m inversion.data --style "$1" --photos "$DATA/celeba-6k.tar.gz:$2_dataset" --out "$dir" >&2
+synthetic() {  # synthetic STYLE SPLIT [RESOLUTION]: aligned photos and seeded sketches of a CelebA split
+  local size=${3:-96} dir=.cache/celeba-$2-$1
+  [ "$size" = 96 ] || dir=$dir-$size
+  [ -d "$dir" ] || "$PY" -m inversion.data --style "$1" --photos "$DATA/celeba-6k.tar.gz:$2_dataset" --out "$dir" \
+    --resolution "$size" >&2
   echo "$dir"
+}
+resolution() {  # resolution STYLE: the shipped model's, from its card
+  "$PY" -c "import json, sys; print(json.load(open(sys.argv[1]))['resolution'])" "inversion/weights/$1.json"
 }
 
 if [ "${SKIP_RECIPES:-0}" != 1 ]; then
@@ -37,7 +42,7 @@ if [ "${SKIP_RECIPES:-0}" != 1 ]; then
 fi
 
 for style in ${STYLES:-line grayscale color}; do
-  test=$(synthetic "$style" test)
+  test=$(synthetic "$style" test "$(resolution "$style")")
   "$PY" -m inversion.evaluate --style "$style" --photos "$test/photos" \
     --sketches "$test/sketches" --aligned --json "$OUT/$style-celeba-test.json" --grid "$GRIDS/$style-celeba-test.png"
   "$PY" -m inversion.evaluate --style "$style" "${CUFS[@]}" \
