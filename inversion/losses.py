@@ -48,6 +48,9 @@ class LossWeights:
     #: Edges where the photo has them (#16): the pixel and total-variation terms alone reward a soft
     #: average of the plausible faces; this one costs as much for a missing edge as for a wrong one.
     gradient: float = 0.0  # L1 of the difference of the images' finite-difference gradients (0 = off)
+    #: The pixel term as mean absolute error (pix2pix's choice): where a pixel could be one of several
+    #: values its optimum is their median, not their mean, so it blurs less than the squared error.
+    absolute: float = 0.0  # mean absolute error in [-1, 1] (0 = off; --pixel-weight 0 to replace MSE)
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -55,6 +58,10 @@ class LossWeights:
 
 def pixel_loss(composite: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(composite, photo)
+
+
+def absolute_loss(composite: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
+    return F.l1_loss(composite, photo)
 
 
 def feature_loss(composite: dict[str, torch.Tensor], photo: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -212,5 +219,7 @@ def generator_loss(
         terms["adversarial"] = generator_adversarial_loss(fake_scores)
     if weights.gradient:
         terms["gradient"] = gradient_loss(composite, photo)
+    if weights.absolute:
+        terms["absolute"] = absolute_loss(composite, photo)
     total = sum(getattr(weights, name) * value.float() for name, value in terms.items())
     return total, {name: float(value.detach()) for name, value in terms.items()}

@@ -483,6 +483,7 @@ LOG_COLUMNS = (
     "adversarial",
     "discriminator",
     "gradient",
+    "absolute",
     "images_per_second",
 )
 

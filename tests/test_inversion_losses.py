@@ -4,6 +4,7 @@ import torch
 
 from inversion.losses import (
     LossWeights,
+    absolute_loss,
     discriminator_loss,
     feature_loss,
     generator_loss,
@@ -74,3 +75,13 @@ def test_generator_loss_weighs_its_terms():
     total, terms = generator_loss(LossWeights(pixel=2.0, total_variation=5.0), composite, photo)
     assert terms == {"pixel": 1.0, "total_variation": 0.0}
     assert float(total) == pytest.approx(2.0)
+
+
+def test_the_absolute_pixel_loss_is_the_mean_absolute_error_and_joins_only_when_weighted():
+    photo = torch.zeros(1, 3, 4, 4)
+    composite = torch.full_like(photo, 0.5)
+    composite[..., 0, 0] = -1.5  # one pixel (three channels) far off: it counts 1.5, not 2.25 as squared
+    assert float(absolute_loss(composite, photo)) == pytest.approx((45 * 0.5 + 3 * 1.5) / 48)
+    assert "absolute" not in generator_loss(LossWeights(), composite, photo)[1]
+    total, terms = generator_loss(LossWeights(pixel=0, total_variation=0, absolute=3.0), composite, photo)
+    assert float(total) == pytest.approx(3 * terms["absolute"]) and terms["absolute"] > 0
