@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from inversion.checkpoints import save_checkpoint, sha256_of
 from inversion.model import SketchInversionNet
@@ -39,3 +40,14 @@ def write_random_weights(folder: Path, style: str, seed: int = 0) -> Path:
     card = {"file": path.name, "weights_sha256": sha256_of(path), "note": "random weights for tests"}
     (folder / f"{style}.json").write_text(json.dumps(card))
     return path
+
+
+def write_pairs(root: Path, count: int = 4) -> None:
+    """``count`` people under ``root``, each an aligned face photo (``photos/p<i>/a.png``) and its
+    gray "sketch" (``sketches/p<i>/a.jpg``), the folders ``inversion.evaluate`` reads."""
+    for i in range(count):
+        face = generated_face(i, size=48)
+        (root / "photos" / f"p{i}").mkdir(parents=True)
+        (root / "sketches" / f"p{i}").mkdir(parents=True)
+        Image.fromarray(face).save(root / "photos" / f"p{i}" / "a.png")
+        Image.fromarray(face).convert("L").save(root / "sketches" / f"p{i}" / "a.jpg")

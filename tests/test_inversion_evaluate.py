@@ -6,17 +6,7 @@ from PIL import Image
 
 from inversion import cards, evaluate, inference
 
-from .inversion_fixtures import generated_face, write_random_weights
-
-
-def write_pairs(folder, count=4):
-    """``count`` people, each an aligned face photo and its gray "sketch"."""
-    for i in range(count):
-        face = generated_face(i, size=48)
-        (folder / "photos" / f"p{i}").mkdir(parents=True)
-        (folder / "sketches" / f"p{i}").mkdir(parents=True)
-        Image.fromarray(face).save(folder / "photos" / f"p{i}" / "a.png")
-        Image.fromarray(face).convert("L").save(folder / "sketches" / f"p{i}" / "a.jpg")
+from .inversion_fixtures import generated_face, write_pairs, write_random_weights
 
 
 def test_evaluate_writes_the_figures_for_composites_and_raw_sketches(tmp_path, monkeypatch):

@@ -2,7 +2,6 @@
 in-memory descriptor index, and evaluate's gallery with distractors."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +9,7 @@ from PIL import Image
 
 from inversion import cards, evaluate, inference, leads
 
-from .inversion_fixtures import generated_face, write_random_weights
+from .inversion_fixtures import generated_face, write_pairs, write_random_weights
 
 
 def test_fuse_gives_one_distance_per_gallery_photo_for_any_number_of_probes():
@@ -102,15 +101,6 @@ def test_a_distractor_nearer_than_the_true_photo_pushes_its_rank_down():
     probes = np.array([[0.92, 0.08, 0], [0, 1.0, 0]])
     scores, ranks = evaluate.identity_scores(probes, gallery, ["a", "b", "lfw-someone"])
     assert list(ranks) == [2, 1] and scores["rank1"] == 0.5
-
-
-def write_pairs(root: Path, count: int) -> None:
-    for i in range(count):
-        face = generated_face(i, size=48)
-        (root / "photos" / f"p{i}").mkdir(parents=True)
-        (root / "sketches" / f"p{i}").mkdir(parents=True)
-        Image.fromarray(face).save(root / "photos" / f"p{i}" / "a.png")
-        Image.fromarray(face).convert("L").save(root / "sketches" / f"p{i}" / "a.jpg")
 
 
 def test_evaluate_with_distractors_ranks_over_the_whole_gallery_and_adds_a_fused_block(tmp_path, monkeypatch):
