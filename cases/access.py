@@ -13,6 +13,7 @@ cases and memberships but do not handle evidence unless they are members.
 from enum import StrEnum
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import OuterRef, Subquery
 from django.http import Http404, HttpRequest
 
 from accounts.roles import GlobalRole
@@ -108,8 +109,14 @@ def get_case_for(user, pk, request: HttpRequest | None = None, ability: Ability 
         case_id = int(pk)
     except (TypeError, ValueError):
         case_id = None
-    case = Case.objects.visible_to(user).filter(pk=case_id).first() if case_id is not None else None
-    if case is None:
+    case = None
+    if case_id is not None and user.is_authenticated:
+        role = CaseMembership.objects.filter(case=OuterRef("pk"), user=user).values("role")[:1]
+        cases = Case.objects.visible_to(user).filter(pk=case_id).select_related("created_by")
+        case = cases.annotate(reader_role=Subquery(role)).first()
+    if case is not None:
+        case.know_role(user, case.reader_role)
+    else:
         record_denial(
             user,
             request,

@@ -100,8 +100,18 @@ class Case(models.Model):
         return status in self.TRANSITIONS[self.Status(self.status)]
 
     def role_of(self, user) -> str | None:
-        """``user``'s role on this case (``CaseMembership.Role``), or None for a non-member."""
+        """``user``'s role on this case (``CaseMembership.Role``), or None for a non-member.
+
+        A case read by ``cases.access.get_case_for`` already knows its reader's role (``know_role``),
+        so a page asks the database once, not once per permission check and audit event (#13)."""
+        known = self.__dict__.get("_known_role")
+        if known is not None and user is not None and known[0] == user.pk:
+            return known[1]
         return self.memberships.filter(user=user).values_list("role", flat=True).first()
+
+    def know_role(self, user, role: str | None) -> None:
+        """Remember ``user``'s role on this instance; ``None`` for ``user`` forgets it (after a change)."""
+        self.__dict__["_known_role"] = (user.pk, role) if user is not None else None
 
 
 class CaseMembership(models.Model):

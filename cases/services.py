@@ -116,6 +116,7 @@ def grant_membership(case: Case, member, role: str, *, user, request: HttpReques
             action = Action.MEMBERSHIP_CHANGED
         else:
             return membership
+        case.know_role(None, None)  # a role changed: the next check asks the database
         audit.record(action, user=user, request=request, obj=membership, case=case, details=details)
     return membership
 
@@ -129,6 +130,7 @@ def revoke_membership(case: Case, member, *, user, request: HttpRequest | None =
         _keep_a_lead(case, membership)
         membership_id = membership.pk
         membership.delete()
+        case.know_role(None, None)
         audit.record(
             Action.MEMBERSHIP_REVOKED,
             user=user,

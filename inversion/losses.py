@@ -51,6 +51,9 @@ class LossWeights:
     #: The pixel term as mean absolute error (pix2pix's choice): where a pixel could be one of several
     #: values its optimum is their median, not their mean, so it blurs less than the squared error.
     absolute: float = 0.0  # mean absolute error in [-1, 1] (0 = off; --pixel-weight 0 to replace MSE)
+    #: How much detail, not where exactly (#16): the gradient term still rewards a soft edge where the
+    #: photo's could lie a pixel either way; this one only asks each patch for the photo's edge energy.
+    detail: float = 0.0  # L1 of the 8x8-patch means of the images' gradient magnitudes (0 = off)
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -90,6 +93,19 @@ def gradient_loss(composite: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
     dx = (composite[..., :, 1:] - composite[..., :, :-1]) - (photo[..., :, 1:] - photo[..., :, :-1])
     dy = (composite[..., 1:, :] - composite[..., :-1, :]) - (photo[..., 1:, :] - photo[..., :-1, :])
     return 0.5 * (dx.abs().mean() + dy.abs().mean())
+
+
+def edge_energy(image: torch.Tensor, patch: int = 8) -> torch.Tensor:
+    """Mean gradient magnitude of each ``patch``-pixel square, per channel."""
+    dx = image[..., :-1, 1:] - image[..., :-1, :-1]
+    dy = image[..., 1:, :-1] - image[..., :-1, :-1]
+    return F.avg_pool2d((dx.pow(2) + dy.pow(2) + 1e-8).sqrt(), patch, ceil_mode=True)
+
+
+def detail_loss(composite: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference of the two images' edge energy per 8x8 patch: 0 when every patch of
+    the composite is as detailed as the photo's, wherever inside it the edges lie."""
+    return F.l1_loss(edge_energy(composite), edge_energy(photo))
 
 
 def identity_loss(composite: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
@@ -221,5 +237,7 @@ def generator_loss(
         terms["gradient"] = gradient_loss(composite, photo)
     if weights.absolute:
         terms["absolute"] = absolute_loss(composite, photo)
+    if weights.detail:
+        terms["detail"] = detail_loss(composite, photo)
     total = sum(getattr(weights, name) * value.float() for name, value in terms.items())
     return total, {name: float(value.detach()) for name, value in terms.items()}

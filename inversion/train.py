@@ -484,6 +484,7 @@ LOG_COLUMNS = (
     "discriminator",
     "gradient",
     "absolute",
+    "detail",
     "images_per_second",
 )
 

@@ -5,6 +5,7 @@ import torch
 from inversion.losses import (
     LossWeights,
     absolute_loss,
+    detail_loss,
     discriminator_loss,
     feature_loss,
     generator_loss,
@@ -85,3 +86,16 @@ def test_the_absolute_pixel_loss_is_the_mean_absolute_error_and_joins_only_when_
     assert "absolute" not in generator_loss(LossWeights(), composite, photo)[1]
     total, terms = generator_loss(LossWeights(pixel=0, total_variation=0, absolute=3.0), composite, photo)
     assert float(total) == pytest.approx(3 * terms["absolute"]) and terms["absolute"] > 0
+
+
+def test_the_detail_loss_asks_for_the_photos_edge_energy_not_its_edge_positions():
+    photo = torch.zeros(1, 1, 16, 16)
+    photo[..., :, 3] = 1.0  # a thin line in the first column of patches
+    shifted = torch.zeros_like(photo)
+    shifted[..., :, 5] = 1.0  # the same line two pixels over, still inside those patches
+    assert float(detail_loss(shifted, photo)) < 1e-3
+    assert float(gradient_loss(shifted, photo)) > 0.1  # where the gradient term punishes it
+    assert float(detail_loss(torch.zeros_like(photo), photo)) > 0.1  # a smooth composite pays
+    assert "detail" not in generator_loss(LossWeights(), photo, photo)[1]
+    total, terms = generator_loss(LossWeights(pixel=0, total_variation=0, detail=2.0), shifted, photo)
+    assert float(total) == pytest.approx(2 * terms["detail"])

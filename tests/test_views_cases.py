@@ -118,6 +118,38 @@ def test_lead_grants_and_revokes_membership(client, case, lead, outsider, audit_
     assert [e.action for e in audit_log.new()] == [Action.MEMBERSHIP_GRANTED, Action.MEMBERSHIP_REVOKED]
 
 
+def test_the_case_pages_kept_sections_follow_membership_and_candidate_changes(client, case, lead, outsider):
+    """The members list, candidate photos and form fields are kept rendered (#13): a change shows at once,
+    and each Remove button posts the page's one CSRF-carrying members form to that member's address."""
+    import io
+
+    from cases import services
+
+    from .web import face_png
+
+    client.force_login(lead)
+    page = reverse("case_detail", args=[case.pk])
+    content = client.get(page).content.decode()
+    assert "outsider" not in content and "Candidate photos" not in content
+    client.post(reverse("membership_grant", args=[case.pk]), {"username": "outsider", "role": Role.INVESTIGATOR})
+    services.add_candidate_photo(case, io.BytesIO(face_png(3)), user=lead, label="Custody record 2026/77")
+    content = client.get(page).content.decode()
+    revoke = reverse("membership_revoke", args=[case.pk, outsider.pk])
+    assert f'form="members-form" formaction="{revoke}"' in content
+    members_form = (
+        '<form method="post" id="members-form" class="inline"><input type="hidden" name="csrfmiddlewaretoken"'
+    )
+    assert members_form in content
+    assert "Custody record 2026/77" in content and 'name="username"' in content
+    assert client.post(revoke).status_code == 302
+    content = client.get(page).content.decode()
+    assert revoke not in content and "<span>outsider <span" not in content
+    client.force_login(outsider)  # the same case for a member who may not manage it: no buttons, no form
+    MembershipFactory(case=case, user=outsider, role=Role.INVESTIGATOR)
+    content = client.get(page).content.decode()
+    assert "members-form" not in content and "Remove" not in content and "<span>outsider <span" in content
+
+
 def test_unknown_user_and_last_lead_are_explained(client, case, lead):
     client.force_login(lead)
     response = client.post(

@@ -1,7 +1,7 @@
 """The case list, opening a case, a case's page with its timeline, and its members."""
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from django.contrib import messages
@@ -88,36 +88,34 @@ class TimelineEntry:
     kind: str
     text: str
     who: str
+    sketch_id: int | None = None  # the sketch page the entry links to
     url: str = ""
 
 
 def timeline(case: Case, sketches, candidates) -> list[TimelineEntry]:
-    """What happened to the case's evidence, oldest first.
+    """What happened to the case's evidence, oldest first, without links (``with_links`` adds them).
 
     The composites are read as plain values, not model instances: a case with hundreds of them
     only needs their dates here (#13).
     """
     entries = []
-    urls = {}
     for sketch in sketches:
-        urls[sketch.pk] = url = reverse("sketch_detail", args=[case.pk, sketch.pk])
         text = f"Sketch {sketch.pk} uploaded ({sketch.get_style_display().lower()})"
         if sketch.revises_id:
             text += f", revising sketch {sketch.revises_id}"
-        entries.append(TimelineEntry(sketch.created_at, "sketch", text, sketch.uploaded_by.get_username(), url))
+        entries.append(TimelineEntry(sketch.created_at, "sketch", text, sketch.uploaded_by.get_username(), sketch.pk))
     composites = Composite.objects.filter(sketch__case=case).values_list(
         "pk", "sketch_id", "style", "status", "created_at", "finished_at", "released_at",
         "requested_by__username", "released_by__username",
     )  # fmt: skip
     for pk, sketch_id, style, status, created_at, finished_at, released_at, requester, releaser in composites:
-        url = urls.get(sketch_id, "")
         name = f"{Style(style).label} composite {pk} of sketch {sketch_id}"
-        entries.append(TimelineEntry(created_at, "request", f"{name} requested", requester, url))
+        entries.append(TimelineEntry(created_at, "request", f"{name} requested", requester, sketch_id))
         if finished_at:
             outcome = "finished" if status == Composite.Status.DONE else "failed"
-            entries.append(TimelineEntry(finished_at, status, f"{name} {outcome}", "", url))
+            entries.append(TimelineEntry(finished_at, status, f"{name} {outcome}", "", sketch_id))
         if released_at:
-            entries.append(TimelineEntry(released_at, "release", f"{name} released", releaser or "", url))
+            entries.append(TimelineEntry(released_at, "release", f"{name} released", releaser or "", sketch_id))
     for photo in candidates:
         entries.append(
             TimelineEntry(
@@ -125,6 +123,12 @@ def timeline(case: Case, sketches, candidates) -> list[TimelineEntry]:
             )
         )
     return sorted(entries, key=lambda entry: entry.when)
+
+
+def with_links(case: Case, entries: list[TimelineEntry]) -> list[TimelineEntry]:
+    """``entries`` with the address of their sketch's page: made for the entries shown only."""
+    urls = {pk: reverse("sketch_detail", args=[case.pk, pk]) for pk in {e.sketch_id for e in entries} - {None}}
+    return [replace(entry, url=urls.get(entry.sketch_id, "")) for entry in entries]
 
 
 def as_tree(sketches) -> list[WitnessSketch]:
@@ -158,27 +162,72 @@ def in_groups(tree: list[WitnessSketch]) -> list[list[WitnessSketch]]:
     return groups
 
 
+def cached_fragments(fragments: list[tuple[str, tuple, dict]]) -> list[str]:
+    """Each ``(template, state, context)`` rendered once per state: ``state`` names everything the
+    fragment shows, and the fragment is cached under a key made of exactly that, so the same key is
+    the same HTML for any user and a change makes a new key (#13).
+
+    Fragments take no request: nothing per user (a CSRF token, a name in the menu) may go inside."""
+    keys = [f"fragment:{name}:" + hashlib.sha256(repr(state).encode()).hexdigest() for name, state, _ in fragments]
+    cached, rendered = cache.get_many(keys), {}
+    for key, (template, _, context) in zip(keys, fragments, strict=True):
+        if key not in cached and key not in rendered:
+            rendered[key] = render_to_string(template, context)
+    cache.set_many(rendered, CARD_SECONDS)
+    return [mark_safe(cached[key] if key in cached else rendered[key]) for key in keys]  # our templates' output
+
+
 def sketch_cards(case: Case, sketches: list[WitnessSketch]) -> list[str]:
     """Each of ``sketches``' cards as the case page shows it, rendered once per state.
 
     A card shows only what the sketch and its composites are (evidence does not change; a composite
-    changes its status and release), so it is cached under a key made of exactly that: the same key
-    is the same card, for any user, and a changed composite makes a new key. Rendering forty cards
-    was most of the page's time (#13).
+    changes its status and release). Rendering forty cards was most of the page's time (#13).
     """
-    keys = [
-        "sketch-card:" + hashlib.sha256(repr((
-            case.pk, sketch.pk, sketch.depth, sketch.created_at, sketch.uploaded_by.get_username(),
-            sketch.witness_reference, [(c.pk, c.status, c.released) for c in sketch.composites.all()],
-        )).encode()).hexdigest()
-        for sketch in sketches
-    ]  # fmt: skip
-    cached, rendered = cache.get_many(keys), {}
-    for key, sketch in zip(keys, sketches, strict=True):
-        if key not in cached:
-            rendered[key] = render_to_string("cases/_sketch.html", {"case": case, "sketch": sketch})
-    cache.set_many(rendered, CARD_SECONDS)
-    return [mark_safe(cached[key] if key in cached else rendered[key]) for key in keys]  # our template's output
+    return cached_fragments(
+        [
+            (
+                "cases/_sketch.html",
+                (case.pk, sketch.pk, sketch.depth, sketch.created_at, sketch.uploaded_by.get_username(),
+                 sketch.witness_reference, [(c.pk, c.status, c.released) for c in sketch.composites.all()]),
+                {"case": case, "sketch": sketch},
+            )
+            for sketch in sketches
+        ],
+    )  # fmt: skip
+
+
+def case_sections(case: Case, candidates, timeline_shown: list[TimelineEntry], can_manage_members: bool) -> dict:
+    """The case page's candidate photos, timeline, members and the fields of its two forms as cached
+    fragments (``cached_fragments``).
+
+    The members' Remove buttons submit the page's one ``members-form``, and the forms' CSRF tokens are
+    in the page around the fields, outside the fragments."""
+    photos = [(photo.pk, photo.label) for photo in candidates]
+    members = list(
+        CaseMembership.objects.filter(case=case).order_by("pk").values_list("user_id", "user__username", "role")
+    )
+    members = [(user_id, name, CaseMembership.Role(role).label) for user_id, name, role in members]
+    timeline_state = [(e.when, e.kind, e.text, e.who, e.url) for e in timeline_shown]
+    candidates_html, timeline_html, members_html, status_fields, membership_fields = cached_fragments(
+        [
+            ("cases/_candidates.html", (case.pk, photos), {"case": case, "candidates": photos}),
+            ("cases/_timeline.html", tuple(timeline_state), {"timeline": timeline_shown}),
+            (
+                "cases/_members.html",
+                (case.pk, members, can_manage_members),
+                {"case": case, "members": members, "can_manage": can_manage_members},
+            ),
+            ("_form_fields.html", ("case status", case.status), {"form": CaseStatusForm(case=case)}),
+            ("_form_fields.html", ("membership",), {"form": MembershipForm()}),
+        ]
+    )
+    return {
+        "candidates_html": candidates_html,
+        "timeline_html": timeline_html,
+        "members_html": members_html,
+        "status_fields": status_fields,
+        "membership_fields": membership_fields,
+    }
 
 
 @login_required
@@ -211,6 +260,8 @@ def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
         record_page_view(request, case, case, page="case", shown=shown)
     entries = timeline(case, sketches, candidates)
     whole_timeline = request.GET.get("timeline") == "all"
+    shown_entries = with_links(case, entries if whole_timeline else entries[-TIMELINE_SHOWN:])
+    allowed = abilities(request.user, case)
     return render(
         request,
         "cases/case_detail.html",
@@ -219,13 +270,12 @@ def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "sketches": shown_sketches,
             "sketch_cards": sketch_cards(case, shown_sketches),
             "page": page,
-            "candidates": candidates,
-            "timeline": entries if whole_timeline else entries[-TIMELINE_SHOWN:],
+            "has_candidates": bool(candidates),
+            "timeline_count": len(shown_entries),
             "timeline_hidden": 0 if whole_timeline else max(0, len(entries) - TIMELINE_SHOWN),
-            "memberships": CaseMembership.objects.filter(case=case).select_related("user"),
-            "abilities": abilities(request.user, case),
-            "membership_form": MembershipForm(),
-            "status_form": CaseStatusForm(case=case),
+            "abilities": allowed,
+            "can_change_status": bool(Case.TRANSITIONS[Case.Status(case.status)]),
+            **case_sections(case, candidates, shown_entries, Ability.MANAGE_MEMBERS in allowed),
         },
     )
 
