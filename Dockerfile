@@ -29,6 +29,5 @@ RUN DEBUG=1 DATA_DIR=/tmp/build python manage.py collectstatic --no-input --verb
 USER app
 ENV DATA_DIR=/data
 EXPOSE 8000
-# Threads keep a worker answering while one of its requests streams a large case export;
-# the timeout is for a stalled request, not a long download.
-CMD ["gunicorn", "forensics.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", "--timeout", "120", "--access-logfile", "-"]
+# Workers, threads, timeout, access log and garbage-collector set-up: forensics/gunicorn_config.py.
+CMD ["gunicorn", "-c", "python:forensics.gunicorn_config", "forensics.wsgi"]

@@ -12,8 +12,11 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import date
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.http import content_disposition_header
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
 from . import integrity, naming, sweeps, trail
@@ -33,6 +36,39 @@ def require_auditor(request: HttpRequest) -> None:
     if not trail.can_view_audit(request.user):
         trail.record_denial(request.user, request, ability="view_audit", reason="role")
         raise PermissionDenied("Only auditors and administrators may read the audit log.")
+
+
+#: One row of the log. Built with ``format_html`` rather than the template engine: fifty rows of eight
+#: cells were 40 % of the page's time (#13). Every value is escaped.
+ROW = (
+    '<tr{}><td>{}</td><td><time datetime="{}">{}</time></td><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td>'
+    '<td><span class="outcome outcome-{}">{}</span></td><td><code class="details" title="{}">{}</code></td></tr>'
+)
+
+
+def rows_html(events, named: dict) -> str:
+    """The table rows of ``events``, with each object's name from ``named`` (``naming.names``)."""
+
+    def cells(event: AuditEvent) -> tuple:
+        when, role = timezone.localtime(event.timestamp), role_label(event.role)
+        details = json.dumps(event.details, ensure_ascii=False)
+        return (
+            mark_safe(' class="read"') if event.action in READS else "",
+            event.sequence,
+            date(when, "c"),
+            date(when, "Y-m-d H:i:s"),
+            event.username or "-",
+            format_html('<br><span class="meta">{}</span>', role) if role else "",
+            event.get_action_display(),
+            event.case.reference if event.case else "-",
+            named.get((event.object_type, event.object_id)) or "-",
+            event.outcome,
+            event.get_outcome_display(),
+            details,
+            details,
+        )
+
+    return format_html_join("\n", ROW, (cells(event) for event in events))
 
 
 def role_label(role: str) -> str:
@@ -57,22 +93,13 @@ def audit_list(request: HttpRequest) -> HttpResponse:
         details={"filters": form.applied(), "page": page.number},
     )
     query.pop("page", None)
-    named = naming.names(page.object_list)
     return render(
         request,
         "audit/audit_list.html",
         {
             "form": form,
             "page": page,
-            "rows": [
-                (
-                    event,
-                    role_label(event.role),
-                    named.get((event.object_type, event.object_id), ""),
-                    json.dumps(event.details, ensure_ascii=False),
-                )
-                for event in page.object_list
-            ],
+            "rows": rows_html(page.object_list, naming.names(page.object_list)),
             "query": query.urlencode(),
             "reads": READS,
             "total": page.paginator.count,

@@ -540,8 +540,10 @@ def free_port() -> int:
 def start_gunicorn(env: dict, port: int, workers: int, threads: int, work: Path) -> subprocess.Popen:
     import urllib.request
 
-    command = [sys.executable, "-m", "gunicorn", "forensics.wsgi", "--bind", f"127.0.0.1:{port}"]
+    command = [sys.executable, "-m", "gunicorn", "-c", "python:forensics.gunicorn_config", "forensics.wsgi"]
+    command += ["--bind", f"127.0.0.1:{port}"]
     command += ["--workers", str(workers), "--threads", str(threads), "--access-logfile", str(work / "access.log")]
+    command += ["--access-logformat", ACCESS_LOG_FORMAT]
     log = work / "gunicorn.log"
     process = subprocess.Popen(
         command, env=env, cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True
@@ -746,7 +748,10 @@ def user_classes(plan: dict, uploads: list[bytes], *, paced: bool):
             self.rng = random.Random()
 
         def get(self, path: str, name: str) -> None:
-            with self.client.get(path, name=name, allow_redirects=False, catch_response=True) as response:
+            headers = {"X-Request-ID": request_id(name)}
+            with self.client.get(
+                path, name=name, headers=headers, allow_redirects=False, catch_response=True
+            ) as response:
                 if response.status_code != 200:
                     response.failure(f"{response.status_code} for {path}")
 
@@ -805,7 +810,7 @@ def user_classes(plan: dict, uploads: list[bytes], *, paced: bool):
                 f"scan-{uuid.uuid4().hex[:8]}.png",
                 self.rng.choice(uploads),
             )
-            headers = {"Content-Type": content_type}
+            headers = {"Content-Type": content_type, "X-Request-ID": request_id("upload")}
             path = f"/cases/{case}/sketches/new/"
             with self.client.post(
                 path, data=body, headers=headers, name="upload", allow_redirects=False, catch_response=True
@@ -909,8 +914,43 @@ def hammer(name: str, role: str, plan: dict) -> type:
     return type(f"Hammer{role.title()}", (person,), {"role": role, "tasks": [action], "abstract": False})
 
 
+# The server's own time for each request (#13): each request carries an id naming the phase being measured
+# and its endpoint, gunicorn logs that id with the milliseconds it spent (its %(M)s), and ``server_times``
+# reads them back. What the client measured beyond that was spent queueing for a worker or in the client.
+ACCESS_LOG_FORMAT = "%({x-request-id}i)s %(M)s"
+PHASE = {"now": "warmup"}
+REQUEST_COUNTER = iter(range(1, 10**12))
+
+
+def request_id(name: str) -> str:
+    return f"bench.{PHASE['now']}.{name.replace(' ', '-')}.{next(REQUEST_COUNTER)}"
+
+
+def server_times(access_log: Path, phase: str) -> dict[str, dict[str, float]]:
+    """Per endpoint, the 50th, 95th and 99th percentiles of the time gunicorn spent on the requests of
+    ``phase`` (from taking the request off its queue to sending the response)."""
+    import numpy as np
+
+    times: dict[str, list[int]] = {}
+    for line in access_log.read_text(errors="replace").splitlines():
+        request, _, milliseconds = line.rpartition(" ")
+        parts = request.split(".")
+        if len(parts) == 4 and parts[0] == "bench" and parts[1] == phase and milliseconds.isdigit():
+            times.setdefault(parts[2].replace("-", " "), []).append(int(milliseconds))
+    return {
+        name: {f"server_p{q}_ms": round(float(np.percentile(values, q)), 1) for q in (50, 95, 99)}
+        for name, values in sorted(times.items())
+    }
+
+
 def run_locust(
-    classes: list, host: str, users: int, seconds: float, settle: float = 0.0, cpu: Cpu | None = None
+    classes: list,
+    host: str,
+    users: int,
+    seconds: float,
+    settle: float = 0.0,
+    cpu: Cpu | None = None,
+    phase: str = "measured",
 ) -> tuple[dict, float]:
     """Run ``classes`` with ``users`` users for ``seconds``; per-endpoint figures (and with ``cpu``, the
     CPU seconds spent), and the seconds measured (from ``settle`` seconds after all users started)."""
@@ -925,9 +965,9 @@ def run_locust(
     gevent.sleep(settle)
     env.stats.reset_all()
     before = cpu.snapshot() if cpu else None
-    began = time.monotonic()
+    began, PHASE["now"] = time.monotonic(), phase
     gevent.sleep(seconds)
-    elapsed = time.monotonic() - began
+    elapsed, PHASE["now"] = time.monotonic() - began, "after"
     figures = endpoint_figures(env, elapsed)
     spent = Cpu.spent(before, cpu.snapshot()) if cpu else {}
     runner.quit()
@@ -1020,7 +1060,7 @@ def main() -> None:
             run_locust(paced_classes, host, total, args.warmup)
             cpu = Cpu(gunicorn, database_url.rsplit("/", 1)[-1].split("?")[0] if database_url else "")
             watcher, load = gevent.spawn(cpu.watch), [os.getloadavg()[0]]
-            paced, paced_seconds = run_locust(paced_classes, host, total, args.seconds, cpu=cpu)
+            paced, paced_seconds = run_locust(paced_classes, host, total, args.seconds, cpu=cpu, phase="paced")
             spent = {"paced": paced["cpu_seconds"] | {"wall": round(paced_seconds, 1)}}
             saturation, spent["saturation"] = {}, {"wall": 0.0}
             for name, role in SATURATED.items():
@@ -1057,7 +1097,9 @@ def main() -> None:
             import redis
 
             redis.Redis.from_url(redis_url).flushdb()
-
+        for name, figures in server_times(work / "access.log", "paced").items():
+            if name in paced["endpoints"]:
+                paced["endpoints"][name].update(figures)
     cpu_model = next(
         (
             line.split(":", 1)[1].strip()
@@ -1123,12 +1165,18 @@ def print_table(result: dict) -> None:
             for key in ("requests_per_s", "server_cpu_ms_per_request", "requests_per_s_if_cores_were_free")
         ]
         print(f"{name:<22} " + " ".join(f"{figure:>{width}}" for figure, width in zip(figures, WIDTHS, strict=True)))
+    own = {name: [figures.get(f"server_p{q}_ms", "-") for q in (50, 95, 99)] for name, figures in paced_items(result)}
+    print("paced, the server's own p50/p95/p99 (ms): " + "; ".join(f"{n} {a}/{b}/{c}" for n, (a, b, c) in own.items()))
     print(f"web RSS (MB): {result['web_rss_mb']}")
     if result["errors"]:
         print(f"errors: {result['errors']}")
 
 
 WIDTHS = (8, 6, 6, 6, 6, 10, 10, 10)
+
+
+def paced_items(result: dict) -> list[tuple[str, dict]]:
+    return sorted(result["paced"].items())
 
 
 if __name__ == "__main__":

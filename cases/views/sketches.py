@@ -111,7 +111,10 @@ def sketch_detail(
     case = get_case_for(request.user, pk, request)
     sketch = get_object_or_404(
         WitnessSketch.objects.select_related("uploaded_by", "revises").prefetch_related(
-            Prefetch("composites", queryset=Composite.objects.select_related("requested_by", "released_by")),
+            Prefetch(
+                "composites",
+                queryset=Composite.objects.select_related("requested_by", "released_by").defer("face_descriptor"),
+            ),
             "revisions",
         ),
         case=case,
