@@ -19,10 +19,14 @@ Each person gets a session made in the database (no login form: lockout and
 the second factor are not what is measured).
 
 gunicorn then serves ``forensics.wsgi`` as the Dockerfile runs it
-(``--workers 3``, sync workers), with ``DEBUG`` off and Redis as the broker
+(``forensics/gunicorn_config.py``; ``--workers`` and ``--threads`` change its
+layout), with ``DEBUG`` off and Redis as the broker
 (``BENCH_REDIS_URL``, default database 11, flushed before and after), so the
 web process runs no job in-process: uploads queue their ``derive`` job for
-workers, and no worker runs (workers belong on other machines).
+workers, and no worker runs (workers belong on other machines). Each request
+carries an ``X-Request-ID`` naming the phase and endpoint, which gunicorn logs
+with its own time for the request: the paced figures add the server's own
+p50/p95/p99 (``server_p95_ms``) to the client's.
 
 Locust, as a library, in this process:
 
@@ -542,9 +546,10 @@ def start_gunicorn(env: dict, port: int, workers: int, threads: int, work: Path)
 
     command = [sys.executable, "-m", "gunicorn", "-c", "python:forensics.gunicorn_config", "forensics.wsgi"]
     command += ["--bind", f"127.0.0.1:{port}"]
-    command += ["--workers", str(workers), "--threads", str(threads), "--access-logfile", str(work / "access.log")]
-    command += ["--access-logformat", ACCESS_LOG_FORMAT]
+    command += ["--access-logfile", str(work / "access.log"), "--access-logformat", ACCESS_LOG_FORMAT]
     log = work / "gunicorn.log"
+    # Through the config's own variables, so that what it derives from them (connections per process) follows.
+    env = env | {"GUNICORN_WORKERS": str(workers), "GUNICORN_THREADS": str(threads)}
     process = subprocess.Popen(
         command, env=env, cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True
     )
@@ -996,6 +1001,8 @@ def main() -> None:
     import gevent  # Locust's monkey-patching first
     import locust  # noqa: F401
 
+    from forensics import gunicorn_config
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=50, help="people in the paced phase (default 50)")
     parser.add_argument("--seconds", type=float, default=30, help="length of the paced phase (default 30)")
@@ -1004,8 +1011,12 @@ def main() -> None:
     )
     parser.add_argument("--saturation-users", type=int, default=8, help="closed-loop clients (default 8)")
     parser.add_argument("--warmup", type=float, default=5, help="seconds of load before measuring (default 5)")
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn workers (default 3, as the Dockerfile)")
-    parser.add_argument("--threads", type=int, default=4, help="threads per worker (default 4, as the Dockerfile)")
+    parser.add_argument(
+        "--workers", type=int, default=gunicorn_config.workers, help="gunicorn processes (default: as deployed)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=gunicorn_config.threads, help="threads per process (default: as deployed)"
+    )
     parser.add_argument("--json", help="write the figures to this file")
     args = parser.parse_args()
 

@@ -8,10 +8,17 @@ import gc
 import os
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
-# Three processes for two cores; threads keep a worker answering while one of its requests streams a
-# large case export. The timeout is for a stalled request, not a long download.
-workers = int(os.environ.get("GUNICORN_WORKERS", "3"))
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# Four processes of two threads for two cores. Threads (gunicorn's gthread worker) keep a process
+# telling the arbiter it is alive while one of its requests streams a large case export for minutes;
+# more threads per process contend for Python's interpreter lock, which cost the pages CPU (#13).
+workers = int(os.environ.get("GUNICORN_WORKERS", "4"))
+threads = int(os.environ.get("GUNICORN_THREADS", "2"))
+# A process takes a connection only while one of its threads is free, and closes it after the answer:
+# otherwise a busy process keeps accepting (and a client's kept-alive connection keeps returning to
+# it) while another process idles, and requests wait behind a slow one.
+worker_connections = threads
+keepalive = 0
+# For a stalled request, not a long download.
 timeout = 120
 accesslog = "-"
 # The usual combined format and the time the request took in milliseconds (%(M)s), so the log says how

@@ -25,7 +25,10 @@ class Loaded(Application):
 
 def test_gunicorn_reads_the_workers_threads_and_the_timed_access_log():
     config = Loaded().cfg
-    assert (config.workers, config.threads, config.timeout) == (3, 4, 120)
+    assert (config.workers, config.threads, config.timeout) == (4, 2, 120)
+    # a process takes no more connections than it has threads, and keeps none open between requests
+    assert (config.worker_connections, config.keepalive) == (config.threads, 0)
+    assert config.worker_class_str == "gthread"
     assert config.access_log_format.endswith("%(M)sms")  # the server's own milliseconds in every line
     assert config.post_worker_init is gunicorn_config.post_worker_init
 
