@@ -267,3 +267,18 @@ def test_the_case_list_pages_and_keeps_its_filters(client, artist, monkeypatch):
     last = client.get(reverse("case_list"), {"q": "Burglary & theft", "page": 3}).content.decode()
     assert last.count("2026-CID-10") == 1 and 'rel="prev"' in last and 'rel="next"' not in last
     assert client.get(reverse("case_list"), {"page": "9999"}).status_code == 200  # past the end: the last page
+
+
+def test_kept_fragments_are_keyed_by_the_templates_so_a_release_never_serves_the_old_html(settings, tmp_path):
+    from cases.views import cases as case_views
+
+    (tmp_path / "_part.html").write_text("one")
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [tmp_path]}]
+    case_views.templates_version.cache_clear()
+    try:
+        before = case_views.templates_version()
+        (tmp_path / "_part.html").write_text("two")
+        case_views.templates_version.cache_clear()
+        assert case_views.templates_version() != before
+    finally:
+        case_views.templates_version.cache_clear()

@@ -1,9 +1,12 @@
 """The case list, opening a case, a case's page with its timeline, and its members."""
 
+import functools
 import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime
+from pathlib import Path
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
@@ -162,13 +165,27 @@ def in_groups(tree: list[WitnessSketch]) -> list[list[WitnessSketch]]:
     return groups
 
 
+@functools.cache
+def templates_version() -> str:
+    """A digest of every project template: an edited template (or one it includes) makes new fragment
+    keys, so a release never serves HTML cached by the one before."""
+    digest = hashlib.sha256()
+    for folder in settings.TEMPLATES[0]["DIRS"]:
+        for path in sorted(Path(folder).rglob("*.html")):
+            digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def cached_fragments(fragments: list[tuple[str, tuple, dict]]) -> list[str]:
     """Each ``(template, state, context)`` rendered once per state: ``state`` names everything the
-    fragment shows, and the fragment is cached under a key made of exactly that, so the same key is
-    the same HTML for any user and a change makes a new key (#13).
+    fragment shows, and the fragment is cached under a key made of exactly that (and of the templates'
+    version), so the same key is the same HTML for any user and a change makes a new key (#13).
 
     Fragments take no request: nothing per user (a CSRF token, a name in the menu) may go inside."""
-    keys = [f"fragment:{name}:" + hashlib.sha256(repr(state).encode()).hexdigest() for name, state, _ in fragments]
+    version = templates_version()
+    keys = [
+        f"fragment:{version}:{name}:" + hashlib.sha256(repr(state).encode()).hexdigest() for name, state, _ in fragments
+    ]
     cached, rendered = cache.get_many(keys), {}
     for key, (template, _, context) in zip(keys, fragments, strict=True):
         if key not in cached and key not in rendered:
@@ -196,6 +213,12 @@ def sketch_cards(case: Case, sketches: list[WitnessSketch]) -> list[str]:
     )  # fmt: skip
 
 
+def form_state(form) -> tuple:
+    """What an unbound form's fields show: their names, labels, help and choices."""
+    fields = form.fields.items()
+    return (type(form).__name__, *((n, f.label, f.help_text, getattr(f, "choices", None)) for n, f in fields))
+
+
 def case_sections(case: Case, candidates, timeline_shown: list[TimelineEntry], can_manage_members: bool) -> dict:
     """The case page's candidate photos, timeline, members and the fields of its two forms as cached
     fragments (``cached_fragments``).
@@ -208,6 +231,7 @@ def case_sections(case: Case, candidates, timeline_shown: list[TimelineEntry], c
     )
     members = [(user_id, name, CaseMembership.Role(role).label) for user_id, name, role in members]
     timeline_state = [(e.when, e.kind, e.text, e.who, e.url) for e in timeline_shown]
+    status_form, membership_form = CaseStatusForm(case=case), MembershipForm()
     candidates_html, timeline_html, members_html, status_fields, membership_fields = cached_fragments(
         [
             ("cases/_candidates.html", (case.pk, photos), {"case": case, "candidates": photos}),
@@ -217,8 +241,8 @@ def case_sections(case: Case, candidates, timeline_shown: list[TimelineEntry], c
                 (case.pk, members, can_manage_members),
                 {"case": case, "members": members, "can_manage": can_manage_members},
             ),
-            ("_form_fields.html", ("case status", case.status), {"form": CaseStatusForm(case=case)}),
-            ("_form_fields.html", ("membership",), {"form": MembershipForm()}),
+            ("_form_fields.html", form_state(status_form), {"form": status_form}),
+            ("_form_fields.html", form_state(membership_form), {"form": membership_form}),
         ]
     )
     return {
