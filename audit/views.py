@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import date
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.http import content_disposition_header
 from django.utils.safestring import mark_safe
@@ -25,11 +26,37 @@ from .forms import AuditFilterForm
 from .models import AuditChainHead, AuditEvent
 
 PAGE_SIZE = 50
+#: The log counts the matching events only this many pages past the one shown (#13): an exact count of
+#: a trail of millions would take seconds on every view; beyond that it says "more than".
+PAGES_COUNTED_AHEAD = 10
 CUSTODY_FAILURES_SHOWN = 50
 #: How often the page reloads while a custody sweep runs, to show its progress.
 SWEEP_REFRESH_SECONDS = 20
 EXPORT_FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
 EXPORT_CHUNK = 2000
+
+
+class CountedAheadPaginator(Paginator):
+    """A paginator that counts the rows only up to ``PAGES_COUNTED_AHEAD`` pages past ``number``.
+
+    ``count`` is exact when fewer rows match; otherwise it is one more than it counted and
+    ``more`` is true, so the page can say "more than" and still offer the next pages."""
+
+    def __init__(self, object_list, per_page: int, number) -> None:
+        super().__init__(object_list, per_page)
+        try:
+            self.wanted = max(1, int(number))
+        except (TypeError, ValueError):
+            self.wanted = 1
+        self.limit = (self.wanted + PAGES_COUNTED_AHEAD) * per_page
+
+    @cached_property
+    def count(self) -> int:
+        return self.object_list[: self.limit + 1].count()
+
+    @property
+    def more(self) -> bool:
+        return self.count > self.limit
 
 
 def require_auditor(request: HttpRequest) -> None:
@@ -85,7 +112,8 @@ def audit_list(request: HttpRequest) -> HttpResponse:
         query["kind"] = "changes"  # page views are many; the page starts with what changed
     form = AuditFilterForm(query)
     events = form.filter(AuditEvent.objects.select_related("case").order_by("-sequence"))
-    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
+    paginator = CountedAheadPaginator(events, PAGE_SIZE, request.GET.get("page"))
+    page = paginator.get_page(request.GET.get("page"))
     trail.record(
         Action.AUDIT_VIEWED,
         request=request,
@@ -102,7 +130,8 @@ def audit_list(request: HttpRequest) -> HttpResponse:
             "rows": rows_html(page.object_list, naming.names(page.object_list)),
             "query": query.urlencode(),
             "reads": READS,
-            "total": page.paginator.count,
+            "total": paginator.limit if paginator.more else paginator.count,
+            "more": paginator.more,
         },
     )
 

@@ -77,6 +77,24 @@ def test_filters_narrow_the_log(client, events, auditor, case):
     assert b"user=artist&amp;kind=all&amp;page=1" in page_two.content
 
 
+def test_a_long_log_is_counted_only_a_few_pages_ahead_and_every_page_stays_reachable(
+    client, events, auditor, monkeypatch
+):
+    """A trail of millions must not be counted on every view (#13): past the pages counted ahead the
+    page says "more than", and the next pages are still there."""
+    from audit import views
+
+    monkeypatch.setattr(views, "PAGE_SIZE", 10)
+    monkeypatch.setattr(views, "PAGES_COUNTED_AHEAD", 2)
+    client.force_login(auditor)
+    first = client.get(reverse("audit_list"), {"user": "artist", "kind": "all"})  # 60 events
+    assert first.context["more"] and first.context["total"] == 30
+    assert "More than 30 events match" in first.content.decode() and "Page 1 of more than 3" in first.content.decode()
+    deep = client.get(reverse("audit_list"), {"user": "artist", "kind": "all", "page": 5})
+    assert not deep.context["more"] and deep.context["total"] == 60 and "Page 5 of 6" in deep.content.decode()
+    assert [e.details["index"] for e in deep.context["page"].object_list] == list(range(19, 9, -1))
+
+
 def body(response) -> str:
     """A streamed export's text."""
     return b"".join(response.streaming_content).decode()
