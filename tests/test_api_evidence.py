@@ -148,12 +148,27 @@ def test_investigator_releases_through_the_api(api, case, sketch, artist, invest
     assert response.status_code == 200 and response.json()["released"] is True
 
 
+def test_the_trail_is_walked_by_cursor_seeing_each_event_once_while_events_are_appended(api, case, auditor):
+    import audit
+
+    for index in range(60):
+        audit.record(Action.EVIDENCE_VIEWED, user=auditor, case=case, details={"index": index})
+    api.force_authenticate(auditor)
+    first = api.get(reverse("api:audit_event_list"), {"action": "evidence_viewed"}).json()
+    assert "count" not in first and len(first["results"]) == 50 and first["results"][0]["details"] == {"index": 59}
+    for index in range(60, 65):  # appended between the two pages
+        audit.record(Action.EVIDENCE_VIEWED, user=auditor, case=case, details={"index": index})
+    second = api.get(first["next"]).json()
+    assert [event["details"]["index"] for event in second["results"]] == list(range(9, -1, -1))
+    assert second["next"] is None and api.get(reverse("api:audit_event_list"), {"cursor": "bad"}).status_code == 404
+
+
 def test_audit_events_for_auditors_only_and_filterable(api, case, sketch, auditor, investigator, audit_log):
     api.force_authenticate(investigator)
     response = api.get(reverse("api:audit_event_list"))
     assert response.status_code == 403 and response.json()["message"]
     api.force_authenticate(auditor)
     body = api.get(reverse("api:audit_event_list"), {"action": "sketch_uploaded", "case": case.reference}).json()
-    assert body["count"] == 1 and body["results"][0]["details"]["sha256"] == sketch.sha256
+    assert len(body["results"]) == 1 and body["results"][0]["details"]["sha256"] == sketch.sha256
     assert api.get(reverse("api:audit_event_list"), {"since": "not a date"}).status_code == 400
     assert AuditEvent.objects.filter(action=Action.AUDIT_VIEWED, username="auditor").exists()
