@@ -110,8 +110,12 @@ class Case(models.Model):
         return self.memberships.filter(user=user).values_list("role", flat=True).first()
 
     def know_role(self, user, role: str | None) -> None:
-        """Remember ``user``'s role on this instance; ``None`` for ``user`` forgets it (after a change)."""
-        self.__dict__["_known_role"] = (user.pk, role) if user is not None else None
+        """Remember ``user``'s role on this instance (``role_of`` answers it without a query)."""
+        self.__dict__["_known_role"] = (user.pk, role)
+
+    def forget_role(self) -> None:
+        """After a membership changed: the next ``role_of`` asks the database."""
+        self.__dict__.pop("_known_role", None)
 
 
 class CaseMembership(models.Model):

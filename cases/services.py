@@ -116,7 +116,7 @@ def grant_membership(case: Case, member, role: str, *, user, request: HttpReques
             action = Action.MEMBERSHIP_CHANGED
         else:
             return membership
-        case.know_role(None, None)  # a role changed: the next check asks the database
+        case.forget_role()
         audit.record(action, user=user, request=request, obj=membership, case=case, details=details)
     return membership
 
@@ -130,7 +130,7 @@ def revoke_membership(case: Case, member, *, user, request: HttpRequest | None =
         _keep_a_lead(case, membership)
         membership_id = membership.pk
         membership.delete()
-        case.know_role(None, None)
+        case.forget_role()
         audit.record(
             Action.MEMBERSHIP_REVOKED,
             user=user,
