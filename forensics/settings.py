@@ -112,7 +112,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "cases.context_processors.navigation",
+                "forensics.context_processors.navigation",
             ],
         },
     },
@@ -325,6 +325,9 @@ CACHES = {
     )
     | {"KEY_PREFIX": f"forensics:{DATABASES['default']['NAME']}"}
 }
+# Sessions are read from the shared cache and written through to the database (#13: one query less
+# a request). Only a shared cache may hold them: a logout in one process must end the session in all.
+SESSION_ENGINE = "django.contrib.sessions.backends." + ("cached_db" if REDIS_URL else "db")
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"

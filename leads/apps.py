@@ -8,6 +8,7 @@ class LeadsConfig(AppConfig):
     def ready(self) -> None:
         from audit import naming
 
+        from . import signals  # noqa: F401  (forget the menu's links when grants change)
         from .naming import gallery_names, photo_names, search_names
 
         naming.register("gallery", gallery_names)

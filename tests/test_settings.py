@@ -37,8 +37,9 @@ def test_env_int_names_the_variable_with_a_bad_value(monkeypatch):
 def load_settings(**environ: str) -> subprocess.CompletedProcess:
     env = {key: value for key, value in os.environ.items() if key not in {"SECRET_KEY", "DEBUG", "DATABASE_URL"}}
     env.update(environ)
+    shown = "s.DEBUG, s.CELERY_TASK_ALWAYS_EAGER, s.SESSION_ENGINE.rsplit('.', 1)[1]"
     return subprocess.run(
-        [sys.executable, "-c", "import forensics.settings as s; print(s.DEBUG, s.CELERY_TASK_ALWAYS_EAGER)"],
+        [sys.executable, "-c", f"import forensics.settings as s; print({shown})"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -57,7 +58,15 @@ def test_laptop_default_is_debug_only_when_asked_and_runs_jobs_in_process(tmp_pa
     result = load_settings(DEBUG="1", DATA_DIR=str(tmp_path), REDIS_URL="")
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["True", "True"]
+    assert result.stdout.split() == ["True", "True", "db"]
+
+
+def test_sessions_are_kept_in_redis_only_where_every_process_shares_it(tmp_path):
+    """A session cached in one process's memory would outlive a logout made in another."""
+    result = load_settings(DEBUG="1", DATA_DIR=str(tmp_path), REDIS_URL="redis://127.0.0.1:6379/0")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "False", "cached_db"]
 
 
 def test_s3_storage_needs_a_bucket(tmp_path):

@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from audit.trail import can_view_audit, record_denial
+from audit.trail import record_denial
 
 from .. import services
 from ..access import Ability, abilities, can_create_case, get_case_for
@@ -67,7 +67,6 @@ def case_list(request: HttpRequest) -> HttpResponse:
             "query": query,
             "statuses": Case.Status.choices,
             "can_create_case": can_create_case(request.user),
-            "can_view_audit": can_view_audit(request.user),
         },
     )
 
@@ -95,37 +94,47 @@ class TimelineEntry:
     url: str = ""
 
 
-def timeline(case: Case, sketches, candidates) -> list[TimelineEntry]:
-    """What happened to the case's evidence, oldest first, without links (``with_links`` adds them).
+def timeline(case: Case, sketches, candidates, latest: int | None = None) -> tuple[list[TimelineEntry], int]:
+    """The latest ``latest`` (or all) of what happened to the case's evidence, oldest first and without
+    links (``with_links`` adds them), and how many entries there are in all.
 
-    The composites are read as plain values, not model instances: a case with hundreds of them
-    only needs their dates here (#13).
+    The composites are read as plain values, not model instances, and only the entries shown are
+    written out: a case with hundreds of composites needs little more than their dates here (#13).
     """
-    entries = []
-    for sketch in sketches:
-        text = f"Sketch {sketch.pk} uploaded ({sketch.get_style_display().lower()})"
-        if sketch.revises_id:
-            text += f", revising sketch {sketch.revises_id}"
-        entries.append(TimelineEntry(sketch.created_at, "sketch", text, sketch.uploaded_by.get_username(), sketch.pk))
     composites = Composite.objects.filter(sketch__case=case).values_list(
         "pk", "sketch_id", "style", "status", "created_at", "finished_at", "released_at",
         "requested_by__username", "released_by__username",
     )  # fmt: skip
-    for pk, sketch_id, style, status, created_at, finished_at, released_at, requester, releaser in composites:
-        name = f"{Style(style).label} composite {pk} of sketch {sketch_id}"
-        entries.append(TimelineEntry(created_at, "request", f"{name} requested", requester, sketch_id))
-        if finished_at:
-            outcome = "finished" if status == Composite.Status.DONE else "failed"
-            entries.append(TimelineEntry(finished_at, status, f"{name} {outcome}", "", sketch_id))
-        if released_at:
-            entries.append(TimelineEntry(released_at, "release", f"{name} released", releaser or "", sketch_id))
-    for photo in candidates:
-        entries.append(
-            TimelineEntry(
-                photo.created_at, "candidate", f"Candidate photo added: {photo.label}", photo.uploaded_by.get_username()
-            )
-        )
-    return sorted(entries, key=lambda entry: entry.when)
+    events = [(sketch.created_at, "sketch", sketch) for sketch in sketches]
+    for row in composites:
+        events.append((row[4], "request", row))
+        if row[5]:
+            events.append((row[5], "finished", row))
+        if row[6]:
+            events.append((row[6], "release", row))
+    events += [(photo.created_at, "candidate", photo) for photo in candidates]
+    events.sort(key=lambda event: event[0])
+    shown = events if latest is None else events[len(events) - latest :]
+    return [timeline_entry(*event) for event in shown], len(events)
+
+
+def timeline_entry(when: datetime, event: str, item) -> TimelineEntry:
+    """One entry of ``timeline``: a sketch, a candidate photo, or a composite's values row."""
+    if event == "sketch":
+        text = f"Sketch {item.pk} uploaded ({item.get_style_display().lower()})"
+        if item.revises_id:
+            text += f", revising sketch {item.revises_id}"
+        return TimelineEntry(when, "sketch", text, item.uploaded_by.get_username(), item.pk)
+    if event == "candidate":
+        return TimelineEntry(when, "candidate", f"Candidate photo added: {item.label}", item.uploaded_by.get_username())
+    pk, sketch_id, style, status, _, _, _, requester, releaser = item
+    name = f"{Style(style).label} composite {pk} of sketch {sketch_id}"
+    if event == "request":
+        return TimelineEntry(when, "request", f"{name} requested", requester, sketch_id)
+    if event == "release":
+        return TimelineEntry(when, "release", f"{name} released", releaser or "", sketch_id)
+    outcome = "finished" if status == Composite.Status.DONE else "failed"
+    return TimelineEntry(when, status, f"{name} {outcome}", "", sketch_id)
 
 
 def with_links(case: Case, entries: list[TimelineEntry]) -> list[TimelineEntry]:
@@ -282,9 +291,9 @@ def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
     ]
     if shown:
         record_page_view(request, case, case, page="case", shown=shown)
-    entries = timeline(case, sketches, candidates)
     whole_timeline = request.GET.get("timeline") == "all"
-    shown_entries = with_links(case, entries if whole_timeline else entries[-TIMELINE_SHOWN:])
+    entries, entry_count = timeline(case, sketches, candidates, None if whole_timeline else TIMELINE_SHOWN)
+    shown_entries = with_links(case, entries)
     allowed = abilities(request.user, case)
     return render(
         request,
@@ -296,7 +305,7 @@ def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "page": page,
             "has_candidates": bool(candidates),
             "timeline_count": len(shown_entries),
-            "timeline_hidden": 0 if whole_timeline else max(0, len(entries) - TIMELINE_SHOWN),
+            "timeline_hidden": entry_count - len(shown_entries),
             "abilities": allowed,
             "can_change_status": bool(Case.TRANSITIONS[Case.Status(case.status)]),
             **case_sections(case, candidates, shown_entries, Ability.MANAGE_MEMBERS in allowed),
