@@ -70,13 +70,11 @@ SIGNATURES = {
     b"\xfe\xff": "a text file",
 }
 
-# Markup that makes a file readable as a web page or script. XMP metadata
-# (``<x:xmpmeta``, ``<rdf:RDF``) is legitimate in photos and not matched.
-MARKUP = re.compile(
-    rb"<(?:script|html|body|head|svg|iframe|object|embed|img|meta|style|!doctype|\?php)[\s>/]"
-    rb"|javascript:",
-    re.IGNORECASE,
-)
+# Markup that makes a file readable as a web page or script, matched in the lower-cased bytes
+# (``contains_markup``). XMP metadata (``<x:xmpmeta``, ``<rdf:RDF``) is legitimate in photos and
+# not matched.
+MARKUP_TAG = re.compile(rb"<(?:script|html|body|head|svg|iframe|object|embed|img|meta|style|!doctype|\?php)[\s>/]")
+MARKUP_SCHEME = b"javascript:"
 
 # File names: at most this many bytes as UTF-8 (what file systems allow), and no
 # characters of these Unicode categories: controls, format characters (such as
@@ -146,6 +144,16 @@ class ValidatedImage:
     notes: tuple[str, ...] = ()
 
 
+def contains_markup(data: bytes) -> bool:
+    """Whether ``data`` holds markup a browser or interpreter would act on, in any letter case.
+
+    Lower-casing first (ASCII letters only, as a case-blind match of bytes does) lets both searches
+    skip ahead to a literal: 1-2 ms for a 1 MB scan where one case-blind pattern took 20-30 (#13).
+    """
+    lowered = data.lower()
+    return MARKUP_SCHEME in lowered or MARKUP_TAG.search(lowered) is not None
+
+
 def validate_upload(uploaded_file: IO[bytes]) -> ValidatedImage:
     """Check an uploaded image and return it, or raise ``UploadRejected``."""
     max_bytes = getattr(settings, "UPLOAD_MAX_BYTES", DEFAULT_MAX_BYTES)
@@ -177,7 +185,7 @@ def validate_upload(uploaded_file: IO[bytes]) -> ValidatedImage:
             f"This is a web page, SVG drawing or other text file, not an image. Upload a {ACCEPTED} scan.",
             "markup",
         )
-    if MARKUP.search(data):
+    if contains_markup(data):
         raise reject(
             "This image also contains web page or script code, so it is refused. "
             f"Open it in an image editor, save it again as {ACCEPTED} and upload that copy.",

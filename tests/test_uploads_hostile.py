@@ -16,7 +16,7 @@ from PIL import Image
 from audit.models import AuditEvent
 from cases import services
 from cases.models import CandidatePhoto, WitnessSketch
-from cases.uploads import UploadRejected, processing_image, validate_upload
+from cases.uploads import UploadRejected, contains_markup, processing_image, validate_upload
 
 from .factories import png_bytes
 from .hostile_files import (
@@ -320,6 +320,17 @@ def test_a_cameras_multi_picture_jpeg_is_accepted_and_its_photo_processed(artist
     validated = validate_upload(io.BytesIO(data))
     assert validated.format == "JPEG"
     assert validated.notes[0].startswith("multi-picture JPEG (2 pictures)")
+
+
+@pytest.mark.parametrize(
+    "hidden",
+    [b"<SCRIPT>alert(1)</SCRIPT>", b"<ScRiPt src=x>", b"<!DocType html>", b"<svg/onload=x>", b"<?PHP echo 1;",
+     b"JavaScript:alert(1)", b"<IMG\tsrc=x>", b"<iframe>"],
+)  # fmt: skip
+def test_markup_is_found_in_any_letter_case_anywhere_in_the_bytes(hidden):
+    data = png_bytes() + bytes(range(256)) * 40
+    assert not contains_markup(data)
+    assert contains_markup(data[:300] + hidden + data[300:])
 
 
 def test_xmp_metadata_is_not_mistaken_for_markup():
