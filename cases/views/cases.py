@@ -114,7 +114,7 @@ def timeline(case: Case, sketches, candidates, latest: int | None = None) -> tup
             events.append((row[6], "release", row))
     events += [(photo.created_at, "candidate", photo) for photo in candidates]
     events.sort(key=lambda event: event[0])
-    shown = events if latest is None else events[len(events) - latest :]
+    shown = events if latest is None else events[max(0, len(events) - latest) :]
     return [timeline_entry(*event) for event in shown], len(events)
 
 
