@@ -8,6 +8,7 @@ class CasesConfig(AppConfig):
     def ready(self) -> None:
         from audit import naming
 
+        from . import signals  # noqa: F401  (forget a case's cached page when it changes)
         from .naming import candidate_names, composite_names, membership_names, sketch_names
 
         naming.register("witnesssketch", sketch_names)

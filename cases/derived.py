@@ -22,7 +22,7 @@ from PIL import Image
 
 from inversion.align import PADDING
 
-from . import custody
+from . import case_pages, custody
 from .models import CandidatePhoto, Case, WitnessSketch, WorkingCopy
 from .uploads import processing_image
 
@@ -105,6 +105,7 @@ def save(evidence: WorkingCopy, derived: Derived) -> None:
         fields |= {field: name, f"{field}_sha256": digest}
     fields["face_descriptor"] = derived.face_descriptor
     type(evidence).objects.filter(pk=evidence.pk).update(**fields)
+    case_pages.forget(getattr(evidence, "case_id", None))  # the page shows the face crop
     for field, value in fields.items():
         setattr(evidence, field, value)
 
@@ -113,6 +114,7 @@ def could_not_derive(evidence: WorkingCopy, reason: str) -> None:
     """Record why the image could not be looked at: no face, and the page says why."""
     fields = {"face_found": False, "face_box": None, "derive_error": reason}
     type(evidence).objects.filter(pk=evidence.pk).update(**fields)
+    case_pages.forget(getattr(evidence, "case_id", None))
     for field, value in fields.items():
         setattr(evidence, field, value)
 

@@ -54,13 +54,13 @@ def inline_image(field_file: FieldFile, expected_sha256: str, *, request: HttpRe
 
 def record_page_view(request: HttpRequest, case: Case, obj: Model, *, page: str, shown: list[Model]) -> None:
     """One ``evidence_viewed`` event for a page: every evidence item it showed, with its SHA-256."""
-    audit.record(
-        audit.Action.EVIDENCE_VIEWED,
-        request=request,
-        obj=obj,
-        case=case,
-        details={"page": page, "items": [shown_item(item) for item in shown]},
-    )
+    record_page_items(request, case, obj, page=page, items=[shown_item(item) for item in shown])
+
+
+def record_page_items(request: HttpRequest, case: Case, obj: Model, *, page: str, items: list[dict]) -> None:
+    """``record_page_view`` with the items already described by ``shown_item``."""
+    details = {"page": page, "items": items}
+    audit.record(audit.Action.EVIDENCE_VIEWED, request=request, obj=obj, case=case, details=details)
 
 
 def shown_item(item: Model) -> dict:

@@ -34,7 +34,7 @@ from PIL import Image
 
 import audit
 
-from . import composite_png, custody, notifications
+from . import case_pages, composite_png, custody, notifications
 from .access import Ability, require
 from .models import Case, Composite, Morph, Style
 from .sending import send_after_commit
@@ -249,6 +249,7 @@ def claim(morph_id: int) -> Morph | None:
 def requeue(morph: Morph) -> None:
     with transaction.atomic():
         Morph.objects.filter(pk=morph.pk, status=Status.RUNNING).update(status=Status.REQUESTED)
+        case_pages.forget(morph.case_id)  # the case page lists its morphs' status
 
 
 def build(morph: Morph) -> dict:

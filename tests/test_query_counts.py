@@ -22,6 +22,7 @@ from django.utils import timezone
 
 import audit
 from accounts.roles import GlobalRole
+from cases import case_pages
 from cases.models import CandidatePhoto, Case, CaseMembership, Composite, WitnessSketch
 
 from .factories import CaseFactory, MembershipFactory, UserFactory
@@ -198,10 +199,25 @@ def test_queries_do_not_grow_with_the_rows_shown(client, rows, page, request):
     client.force_login(request.getfixturevalue(who))
     rows.grow_to(FEW)
     statements(client, url_for(rows))  # the session's first request marks it; caches fill
+    case_pages.forget(rows.case.pk)  # the case page is read from the database each time, not kept
     few = statements(client, url_for(rows))
     rows.grow_to(MANY)
+    case_pages.forget(rows.case.pk)
     many = statements(client, url_for(rows))
     assert len(many) == len(few), repeated(few, many)
+
+
+def test_an_unchanged_case_page_reads_no_evidence_rows(client, rows, lead):
+    """A second view of an unchanged case reads the reader and the case, and writes its audit event."""
+    client.force_login(lead)
+    rows.grow_to(MANY)
+    url = reverse("case_detail", args=[rows.case.pk])
+    read = statements(client, url)
+    kept = statements(client, url)
+    tables = ("cases_witnesssketch", "cases_composite", "cases_candidatephoto", "cases_morph")  # (access reads members)
+    assert any(table in sql for sql in read for table in tables)
+    assert not [sql for sql in kept if any(f'FROM "{table}"' in sql for table in tables)]
+    assert len(kept) < len(read) and any("INSERT INTO" in sql and "auditevent" in sql for sql in kept)
 
 
 def test_the_rows_really_grew_on_every_page(client, rows, lead, investigator):

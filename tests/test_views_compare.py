@@ -265,10 +265,11 @@ def test_revisions_sit_under_their_original_and_compare_side_by_side(client, cas
     composites = [done_composite(item, artist) for item in (original, revision)]
 
     client.force_login(investigator)
-    page = client.get(reverse("case_detail", args=[case.pk]))
-    order = [sketch.pk for sketch in page.context["sketches"]]
+    page = client.get(reverse("case_detail", args=[case.pk])).content.decode()
+    cards = re.findall(r'<article class="card sketch[^"]*" id="sketch-(\d+)"(?: style="--depth: (\d+)")?', page)
+    order = [int(pk) for pk, _ in cards]
     assert order.index(original.pk) < order.index(revision.pk) < order.index(again.pk)
-    assert [sketch.depth for sketch in page.context["sketches"] if sketch.pk in (original.pk, again.pk)] == [0, 2]
+    assert [int(depth or 0) for pk, depth in cards if int(pk) in (original.pk, again.pk)] == [0, 2]
 
     compared = client.get(reverse("compare", args=[case.pk]), {"sketch": revision.pk, "revisions": "1"})
     assert [sketch.pk for sketch in compared.context["shown_sketches"]] == [original.pk, revision.pk, again.pk]

@@ -35,18 +35,22 @@ def finish(composite: Composite, seed: int = 7, *, face_found: bool = True) -> C
     name = f"composites/{digest}.png"
     custody.store(name, data)
     now = timezone.now()
-    Composite.objects.filter(pk=composite.pk).update(
-        status=Composite.Status.DONE,
-        image=name,
-        output_sha256=digest,
-        parameters=composite.parameters | {"pipeline": {"face": {"found": face_found}}},
-        model_name=f"csi-{composite.style}-test",
-        weights_sha256="0" * 64,
-        device="cpu",
-        started_at=now,
-        finished_at=now,
-        duration_ms=12,
-    )
+    row = Composite.objects.get(pk=composite.pk)
+    fields = {
+        "status": Composite.Status.DONE,
+        "image": name,
+        "output_sha256": digest,
+        "parameters": row.parameters | {"pipeline": {"face": {"found": face_found}}},
+        "model_name": f"csi-{composite.style}-test",
+        "weights_sha256": "0" * 64,
+        "device": "cpu",
+        "started_at": now,
+        "finished_at": now,
+        "duration_ms": 12,
+    }
+    for field, value in fields.items():
+        setattr(row, field, value)
+    row.save(update_fields=list(fields))  # saved as the pipeline saves it (its signals tell the case page)
     composite.refresh_from_db()
     return composite
 

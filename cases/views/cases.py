@@ -23,9 +23,9 @@ from django.views.decorators.http import require_POST
 
 from audit.trail import record_denial
 
-from .. import services
+from .. import case_pages, services
 from ..access import Ability, abilities, can_create_case, get_case_for
-from ..evidence import record_page_view
+from ..evidence import record_page_items, shown_item
 from ..forms import CaseForm, CaseStatusForm, MembershipForm
 from ..models import CandidatePhoto, Case, CaseMembership, Composite, Style, WitnessSketch
 
@@ -270,12 +270,63 @@ def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
     A case grows to dozens of sketches and hundreds of composites; the page shows
     ``SKETCH_GROUPS_PER_PAGE`` originals (each with its revisions and their composites) and the
     last ``TIMELINE_SHOWN`` timeline entries (``?timeline=all`` for every one), so that it stays
-    small and quick however large the case is (#13).
+    small and quick however large the case is. What it shows is read once per change of the case
+    (``case_page``); the reader's access, their rights and the audit event are every view's (#13).
     """
     case = get_case_for(request.user, pk, request)
+    allowed = abilities(request.user, case)
+    shown = case_page(
+        case,
+        page_number(request.GET.get("page")),
+        whole_timeline=request.GET.get("timeline") == "all",
+        can_manage_members=Ability.MANAGE_MEMBERS in allowed,
+    )
+    if shown["items"]:
+        record_page_items(request, case, case, page="case", items=shown["items"])
+    return render(
+        request,
+        "cases/case_detail.html",
+        {
+            **shown,
+            "case": case,
+            "abilities": allowed,
+            "can_change_status": bool(Case.TRANSITIONS[Case.Status(case.status)]),
+        },
+    )
+
+
+def page_number(requested: str | None) -> str:
+    """The page of originals asked for, as the cache keys it: a number, else the first page."""
+    return requested if requested and requested.isdigit() and len(requested) <= 6 else "1"
+
+
+def case_page(case: Case, number: str, *, whole_timeline: bool, can_manage_members: bool) -> dict:
+    """``read_case_page``, kept in the shared cache under the case's version (``cases.case_pages``):
+    the same for every reader until something in the case changes."""
+    key = ":".join(
+        (
+            "case-page",
+            templates_version(),
+            str(case.pk),
+            case_pages.version(case.pk),  # read before the rows: a change after it makes a new one
+            number,
+            str(int(whole_timeline)),
+            str(int(can_manage_members)),
+        )
+    )
+    shown = cache.get(key)
+    if shown is None:
+        shown = read_case_page(case, number, whole_timeline=whole_timeline, can_manage_members=can_manage_members)
+        cache.set(key, shown, CARD_SECONDS)
+    return shown
+
+
+def read_case_page(case: Case, number: str, *, whole_timeline: bool, can_manage_members: bool) -> dict:
+    """What the case page shows of the case, rendered: its sketch cards, morphs, candidate photos,
+    timeline, members and form fields, the pager, and the evidence items its audit event lists."""
     sketches = WitnessSketch.objects.filter(case=case).select_related("uploaded_by").defer(*HEAVY_FIELDS)
     candidates = CandidatePhoto.objects.filter(case=case).select_related("uploaded_by").defer(*HEAVY_FIELDS)
-    page = Paginator(in_groups(as_tree(sketches)), SKETCH_GROUPS_PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(in_groups(as_tree(sketches)), SKETCH_GROUPS_PER_PAGE).get_page(number)
     shown_sketches = [sketch for group in page.object_list for sketch in group]
     prefetch_related_objects(
         shown_sketches,
@@ -289,28 +340,36 @@ def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
         *(c for sketch in shown_sketches for c in sketch.composites.all() if c.status == Composite.Status.DONE),
         *(photo for photo in candidates if photo.face_crop),
     ]
-    if shown:
-        record_page_view(request, case, case, page="case", shown=shown)
-    whole_timeline = request.GET.get("timeline") == "all"
     entries, entry_count = timeline(case, sketches, candidates, None if whole_timeline else TIMELINE_SHOWN)
     shown_entries = with_links(case, entries)
-    allowed = abilities(request.user, case)
-    return render(
-        request,
-        "cases/case_detail.html",
+    morphs = [
         {
-            "case": case,
-            "sketches": shown_sketches,
-            "sketch_cards": sketch_cards(case, shown_sketches),
-            "page": page,
-            "has_candidates": bool(candidates),
-            "timeline_count": len(shown_entries),
-            "timeline_hidden": entry_count - len(shown_entries),
-            "abilities": allowed,
-            "can_change_status": bool(Case.TRANSITIONS[Case.Status(case.status)]),
-            **case_sections(case, candidates, shown_entries, Ability.MANAGE_MEMBERS in allowed),
+            "pk": morph.pk,
+            "style": morph.get_style_display(),
+            "status": morph.get_status_display(),
+            "released": morph.released,
+            "created_at": morph.created_at,
+        }
+        for morph in case.morphs.all()
+    ]
+    return {
+        "sketch_cards": sketch_cards(case, shown_sketches),
+        "pager": {
+            "number": page.number,
+            "num_pages": page.paginator.num_pages,
+            "count": page.paginator.count,
+            "start": page.start_index(),
+            "end": page.end_index(),
+            "previous": page.previous_page_number() if page.has_previous() else None,
+            "next": page.next_page_number() if page.has_next() else None,
         },
-    )
+        "morphs": morphs,
+        "has_candidates": bool(candidates),
+        "timeline_count": len(shown_entries),
+        "timeline_hidden": entry_count - len(shown_entries),
+        "items": [shown_item(item) for item in shown],
+        **case_sections(case, candidates, shown_entries, can_manage_members),
+    }
 
 
 @login_required
