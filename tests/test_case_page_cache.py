@@ -145,3 +145,18 @@ def test_every_done_composite_of_the_page_is_in_its_audit_event(client, case, ar
     view(client, case)  # the kept page lists the same items
     listed = {item["id"] for item in last_page_view(case) if item["type"] == "composite"}
     assert listed == {c.pk for c in composites} and Composite.objects.filter(status="done").count() == 3
+
+
+def test_the_compare_choosers_rows_follow_the_case(client, case, artist, lead, investigator, seen):
+    """The compare page's chooser rows are kept under the same version as the case page."""
+    client.force_login(investigator)
+    url = reverse("compare", args=[case.pk])
+    assert "No finished composites yet." in client.get(url).content.decode()
+    composite = done_composite(seen, artist, style="line")
+    services.add_candidate_photo(case, io.BytesIO(face_png(5)), user=lead, label='Custody <b>"5"</b>')
+    page = client.get(url, {"composite": composite.pk}).content.decode()
+    assert f'name="composite" value="{composite.pk}" checked> Line composite {composite.pk} of sketch {seen.pk}' in page
+    assert "Custody &lt;b&gt;&quot;5&quot;&lt;/b&gt;</option>" in page and "<b>" not in page
+    services.release_composite(composite, user=lead, reason="press appeal")
+    page = client.get(url).content.decode()
+    assert f'value="{composite.pk}" checked> Line composite {composite.pk} of sketch {seen.pk} (released)' in page

@@ -1,21 +1,25 @@
 """The comparison view: a sketch, its composites and a candidate photo side
 by side at one scale, with an overlay slider and zoom; and candidate photos."""
 
+import hashlib
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import date
 from django.urls import reverse
-from django.utils.html import format_html_join
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.utils.timezone import localtime
 from django.views.decorators.http import require_GET
 
 import audit
 from inversion.cards import card_of_weights
 
-from .. import services, tasks
+from .. import case_pages, services, tasks
 from ..access import Ability, abilities, get_case_for
 from ..candidates import similarity
 from ..evidence import inline_image, shown_item
@@ -23,6 +27,9 @@ from ..forms import CandidatePhotoForm, ReleaseForm
 from ..models import CandidatePhoto, Composite, Morph, WitnessSketch
 from ..morphs import morph_choices
 from ..upload_requests import unreadable_upload
+
+#: How long the chooser's rows are kept (``chooser``); a change to the case makes a new key.
+CHOOSER_SECONDS = 3600
 
 
 def ids(values: list[str]) -> list[int]:
@@ -49,69 +56,97 @@ def model_limitations(composites: list[Composite]) -> list[tuple[str, str]]:
     return list(found)
 
 
-def family(sketch: WitnessSketch, sketches) -> list[WitnessSketch]:
-    """The original ``sketch`` descends from, then every revision of it, oldest first."""
-    by_pk = {item.pk: item for item in sketches}
-    root = sketch
-    while root.revises_id in by_pk:
-        root = by_pk[root.revises_id]
+def family(sketch: WitnessSketch, tree: list[tuple[int, int | None]]) -> list[int]:
+    """The original ``sketch`` descends from, then every revision of it, oldest first, by id;
+    ``tree`` is every sketch of the case as ``(id, id of the sketch it revises)``."""
+    revises = dict(tree)
+    root = sketch.pk
+    while revises.get(root) in revises:
+        root = revises[root]
     members, frontier = [], [root]
     while frontier:
         current = frontier.pop(0)
         members.append(current)
-        frontier += sorted((item for item in by_pk.values() if item.revises_id == current.pk), key=lambda i: i.pk)
+        frontier += sorted(pk for pk, parent in tree if parent == current)
     return members
 
 
-def composite_checkboxes(done, ticked: set[int]) -> str:
-    """The chooser's checkbox for each finished composite of the case, ticked if shown. Built here, not
-    in the template: a case has hundreds, and the template engine took a quarter of the page's time (#13)."""
-    return format_html_join(
-        "\n",
-        '<label class="check"><input type="checkbox" name="composite" value="{}"{}> '
-        "{} composite {} of sketch {}{}</label>",
-        (
-            (c.pk, " checked" if c.pk in ticked else "", c.get_style_display(), c.pk, c.sketch_id,
-             " (released)" if c.released else "")
-            for c in done
-        ),
-    )  # fmt: skip
+#: Each chooser row's HTML, cut where " selected" or " checked" goes: (before, after).
+ROWS = {
+    "sketch": ('<option value="{}"', ">Sketch {} ({}{}, {})</option>"),
+    "composite": (
+        '<label class="check"><input type="checkbox" name="composite" value="{}"',
+        "> {} composite {} of sketch {}{}</label>",
+    ),
+    "morph": ('<label class="check"><input type="checkbox" name="morph" value="{}"', "> {} morph {}{}</label>"),
+    "candidate": ('<option value="{}"', ">{}</option>"),
+}
+#: In the chooser's cache key: rows kept under an older layout are not served.
+ROWS_LAYOUT = hashlib.sha256(repr(ROWS).encode()).hexdigest()[:12]
 
 
-def sketch_options(sketches, chosen) -> str:
-    """The chooser's option for each sketch of the case, the shown one selected (as ``composite_checkboxes``)."""
-    return format_html_join(
-        "",
-        '<option value="{}"{}>Sketch {} ({}{}, {})</option>',
-        (
-            (s.pk, " selected" if s == chosen else "", s.pk, s.get_style_display(),
-             f", revision of {s.revises_id}" if s.revises_id else "", date(localtime(s.created_at), "j M H:i"))
-            for s in sketches
-        ),
-    )  # fmt: skip
+def row(kind: str, pk: int, *names) -> tuple[int, str, str]:
+    before, after = ROWS[kind]
+    return pk, format_html(before, pk), format_html(after, *names)
 
 
-@login_required
-@require_GET
-def compare(request: HttpRequest, pk: int) -> HttpResponse:
-    case = get_case_for(request.user, pk, request, ability=Ability.COMPARE)
-    # The chooser lists every sketch, finished composite, morph and candidate of the case by name: it reads
-    # only those names. What is shown is read in full (descriptors included) for the chosen few (#13).
+def chooser(case) -> dict[str, list]:
+    """The chooser's rows: every sketch, finished composite, finished morph and candidate photo of the
+    case by name, and the sketches' tree for ``family``. A case has hundreds; they are read and
+    escaped once per change of the case (``cases.case_pages``), and each view only marks its choice."""
+    key = f"compare-chooser:{ROWS_LAYOUT}:{case.pk}:{case_pages.version(case.pk)}"
+    rows = cache.get(key)
+    if rows is not None:
+        return rows
     sketches = WitnessSketch.objects.filter(case=case).only("case_id", "style", "revises_id", "created_at")
     done = (
         Composite.objects.filter(sketch__case=case, status=Composite.Status.DONE)
         .only("sketch_id", "style", "released")
         .order_by("pk")
     )
-    candidates = CandidatePhoto.objects.filter(case=case).only("case_id", "label")
-    morphs = list(Morph.objects.filter(case=case, status=Morph.Status.DONE).only("case_id", "style", "released"))
+    morphs = Morph.objects.filter(case=case, status=Morph.Status.DONE).only("case_id", "style", "released")
+    rows = {
+        "tree": [(s.pk, s.revises_id) for s in sketches],
+        "sketch": [
+            row("sketch", s.pk, s.pk, s.get_style_display(), f", revision of {s.revises_id}" if s.revises_id else "",
+                date(localtime(s.created_at), "j M H:i"))
+            for s in sketches
+        ],
+        "composite": [
+            row("composite", c.pk, c.get_style_display(), c.pk, c.sketch_id, " (released)" if c.released else "")
+            for c in done
+        ],
+        "morph": [row("morph", m.pk, m.get_style_display(), m.pk, " (released)" if m.released else "") for m in morphs],
+        "candidate": [row("candidate", c.pk, c.label) for c in CandidatePhoto.objects.filter(case=case).only("label")],
+    }  # fmt: skip
+    cache.set(key, rows, CHOOSER_SECONDS)
+    return rows
 
+
+def marked(rows: list[tuple[int, str, str]], chosen: set[int], mark: str) -> str:
+    """``rows`` joined, ``mark`` (" checked", " selected") in those chosen."""
+    joined = "\n".join(f"{before}{mark if pk in chosen else ''}{after}" for pk, before, after in rows)
+    return mark_safe(joined)  # each part escaped by ``row``
+
+
+@login_required
+@require_GET
+def compare(request: HttpRequest, pk: int) -> HttpResponse:
+    case = get_case_for(request.user, pk, request, ability=Ability.COMPARE)
+    # The chooser lists every sketch, finished composite, morph and candidate of the case by name
+    # (``chooser``). What is shown is read in full (descriptors included) for the chosen few (#13).
+    rows = chooser(case)
     sketch = (
         WitnessSketch.objects.filter(case=case, pk__in=ids(request.GET.getlist("sketch"))).first()
         or WitnessSketch.objects.filter(case=case).first()
     )
     with_revisions = request.GET.get("revisions") == "1" and sketch is not None
-    shown_sketches = family(sketch, sketches) if with_revisions else [sketch] if sketch else []
+    if with_revisions:
+        members = family(sketch, rows["tree"])
+        relatives = WitnessSketch.objects.filter(case=case).defer("face_descriptor").in_bulk(members)
+        shown_sketches = [relatives[pk] for pk in members if pk in relatives]
+    else:
+        shown_sketches = [sketch] if sketch else []
     shown = (
         Composite.objects.filter(sketch__case=case, status=Composite.Status.DONE)
         .select_related("sketch", "released_by")
@@ -173,20 +208,19 @@ def compare(request: HttpRequest, pk: int) -> HttpResponse:
         "cases/compare.html",
         {
             "case": case,
-            "sketch_options": sketch_options(sketches, sketch),
-            "composite_checkboxes": composite_checkboxes(done, {c.pk for c in composites}),
-            "candidates": candidates,
+            "sketch_options": marked(rows["sketch"], {sketch.pk} if sketch else set(), " selected"),
+            "composite_checkboxes": marked(rows["composite"], {c.pk for c in composites}, " checked"),
+            "morph_checkboxes": marked(rows["morph"], {m.pk for m in chosen_morphs}, " checked"),
+            "candidate_options": marked(rows["candidate"], {candidate.pk} if candidate else set(), " selected"),
             "sketch": sketch,
             "shown_sketches": shown_sketches,
             "with_revisions": with_revisions,
             "sketch_box": ",".join(str(v) for v in box) if box and not with_revisions else "",
             "composites": composites,
             "shown_pks": {c.pk for c in composites},
-            "shown_pks_morphs": {m.pk for m in chosen_morphs},
             "candidate": candidate,
             "similarities": similarities,
             "similarity_waiting": waiting,
-            "morphs": morphs,
             "chosen_morphs": chosen_morphs,
             "morph_similarities": morph_similarities,
             "morph_choices": morph_choices(composites),
