@@ -36,7 +36,9 @@ Locust, as a library, in this process:
    photo, API lists and details, the audit log and its API; artists and case
    leads now and then upload a sketch of about 1 MB to one of their smaller
    cases and open its page), waiting 1-3 s between requests, for
-   ``--seconds``: requests, errors and p50/p95/p99 per endpoint;
+   ``--seconds``, measured from 3 s after they all started (``PACED_SETTLE``; before #13's fifth
+   round the measurement began with every person's first request in the same instant): requests,
+   errors and p50/p95/p99 per endpoint;
 3. ``saturation``: for each endpoint in turn, ``--saturation-users`` clients
    requesting it with no wait (closed loop), 2 s to settle (the previous
    endpoint's queued requests drain), then ``--saturation-seconds``
@@ -91,6 +93,10 @@ STYLES = ("line", "grayscale", "color")
 #: Seconds of closed-loop load on an endpoint before its figures are taken: the requests still queued
 #: for the previous endpoint drain, and the workers settle on this one.
 SETTLE = 2.0
+#: Seconds the paced phase runs before its figures are taken: Locust starts every person at once, and
+#: each one's first request goes out the moment it starts, a burst of ``--users`` requests in the same
+#: instant that people do not make. After the longest pause (3 s) their requests are spread as people's.
+PACED_SETTLE = 3.0
 #: Endpoints hammered in the saturation phase: name -> role that asks.
 SATURATED = {
     "case list": "artist",
@@ -1071,7 +1077,9 @@ def main() -> None:
             run_locust(paced_classes, host, total, args.warmup)
             cpu = Cpu(gunicorn, database_url.rsplit("/", 1)[-1].split("?")[0] if database_url else "")
             watcher, load = gevent.spawn(cpu.watch), [os.getloadavg()[0]]
-            paced, paced_seconds = run_locust(paced_classes, host, total, args.seconds, cpu=cpu, phase="paced")
+            paced, paced_seconds = run_locust(
+                paced_classes, host, total, args.seconds, PACED_SETTLE, cpu=cpu, phase="paced"
+            )
             spent = {"paced": paced["cpu_seconds"] | {"wall": round(paced_seconds, 1)}}
             saturation, spent["saturation"] = {}, {"wall": 0.0}
             for name, role in SATURATED.items():
