@@ -160,3 +160,10 @@ def test_the_compare_choosers_rows_follow_the_case(client, case, artist, lead, i
     services.release_composite(composite, user=lead, reason="press appeal")
     page = client.get(url).content.decode()
     assert f'value="{composite.pk}" checked> Line composite {composite.pk} of sketch {seen.pk} (released)' in page
+
+
+@pytest.mark.parametrize("asked", ["2", "02", "999999", "9999999", "²", "x", "-1", "0", ""])
+def test_any_page_number_asked_for_shows_a_page(client, case, artist, seen, asked):
+    """Odd page numbers show a page of the case (the first, or the last for one past the end)."""
+    response = client.get(reverse("case_detail", args=[case.pk]), {"page": asked})
+    assert response.status_code == 200 and f'id="sketch-{seen.pk}"' in response.content.decode()

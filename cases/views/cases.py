@@ -296,8 +296,9 @@ def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def page_number(requested: str | None) -> str:
-    """The page of originals asked for, as the cache keys it: a number, else the first page."""
-    return requested if requested and requested.isdigit() and len(requested) <= 6 else "1"
+    """The page of originals asked for, as the cache keys it: a number in ASCII digits, else the first page
+    (``str.isdigit`` also takes "²")."""
+    return requested if requested and requested.isascii() and requested.isdigit() and len(requested) <= 6 else "1"
 
 
 def case_page(case: Case, number: str, *, whole_timeline: bool, can_manage_members: bool) -> dict:
