@@ -167,3 +167,29 @@ def test_any_page_number_asked_for_shows_a_page(client, case, artist, seen, aske
     """Odd page numbers show a page of the case (the first, or the last for one past the end)."""
     response = client.get(reverse("case_detail", args=[case.pk]), {"page": asked})
     assert response.status_code == 200 and f'id="sketch-{seen.pk}"' in response.content.decode()
+
+
+def test_every_queryset_update_of_what_a_case_page_shows_forgets_the_page():
+    """``update()`` sends no signal: each one on these models must forget the case's page itself, or
+    change only fields no case page shows (a descriptor). Guards code written after this test."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    models = r"(WitnessSketch|Composite|CandidatePhoto|Morph|CaseMembership|Case|type\(evidence\))"
+    update = re.compile(models + r"\.objects\.(filter|select_for_update)\(.*\)\.update\((?P<fields>.*)")
+    found = []
+    for folder in ("cases", "leads", "accounts", "audit", "forensics"):
+        for path in sorted((root / folder).rglob("*.py")):
+            if "migrations" in path.parts:
+                continue
+            lines = path.read_text().splitlines()
+            for number, line in enumerate(lines):
+                match = update.search(line)
+                if not match:
+                    continue
+                found.append(path.name)
+                after = "\n".join(lines[number + 1 : number + 3])
+                assert "case_pages.forget" in after or match["fields"].startswith("face_descriptor="), (
+                    f"{path.relative_to(root)}:{number + 1} updates rows a case page shows without forgetting it"
+                )
+    assert found.count("derived.py") == 2 and "morphs.py" in found  # the guard sees the updates it guards
