@@ -4,8 +4,8 @@ A case page's sketches, composites, candidate photos, morphs, timeline and membe
 everyone who may see them until something in the case changes. They are kept in the shared cache
 under the case's *version*: a random token that every change to the case's evidence or members
 replaces (``forget``, called by the receivers in ``cases.signals`` and by the few updates that
-bypass ``save()``). A view of an unchanged case then reads only the reader, their access to the
-case and the cached page, and records its audit event.
+bypass ``save()``); ``kept`` keeps a read under it. A view of an unchanged case then reads only
+the reader, their access to the case and the cached page, and records its audit event.
 
 The token is forgotten at once and again when the change commits: a page read in between saw the
 old rows, and what it cached lands under a token no later view asks for. A token the cache evicted
@@ -13,9 +13,27 @@ is replaced by a new one, never by an old one, so an eviction can only cost a re
 """
 
 import uuid
+from collections.abc import Callable
+from typing import TypeVar
 
 from django.core.cache import cache
 from django.db import transaction
+
+T = TypeVar("T")
+
+#: How long a kept read is held. A change to the case makes new keys, so this only frees memory.
+KEPT_SECONDS = 3600
+
+
+def kept(case_id: int, name: str, *parts: str, read: Callable[[], T]) -> T:
+    """``read()`` kept in the shared cache under the case's current version, ``name`` and ``parts``
+    (whatever else the result depends on): read again only after the case changes."""
+    key = ":".join((name, str(case_id), version(case_id), *parts))  # the version is read before the rows
+    value = cache.get(key)
+    if value is None:
+        value = read()
+        cache.set(key, value, KEPT_SECONDS)
+    return value
 
 
 def version_key(case_id: int) -> str:

@@ -271,15 +271,20 @@ def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
     ``SKETCH_GROUPS_PER_PAGE`` originals (each with its revisions and their composites) and the
     last ``TIMELINE_SHOWN`` timeline entries (``?timeline=all`` for every one), so that it stays
     small and quick however large the case is. What it shows is read once per change of the case
-    (``case_page``); the reader's access, their rights and the audit event are every view's (#13).
+    (``case_pages.kept``); the reader's access, their rights and the audit event are every view's (#13).
     """
     case = get_case_for(request.user, pk, request)
     allowed = abilities(request.user, case)
-    shown = case_page(
-        case,
-        page_number(request.GET.get("page")),
-        whole_timeline=request.GET.get("timeline") == "all",
-        can_manage_members=Ability.MANAGE_MEMBERS in allowed,
+    can_manage_members = Ability.MANAGE_MEMBERS in allowed
+    number, whole_timeline = page_number(request.GET.get("page")), request.GET.get("timeline") == "all"
+    shown = case_pages.kept(
+        case.pk,
+        "case-page",
+        templates_version(),
+        number,
+        str(int(whole_timeline)),
+        str(int(can_manage_members)),
+        read=lambda: read_case_page(case, number, whole_timeline=whole_timeline, can_manage_members=can_manage_members),
     )
     if shown["items"]:
         record_page_items(request, case, case, page="case", items=shown["items"])
@@ -299,27 +304,6 @@ def page_number(requested: str | None) -> str:
     """The page of originals asked for, as the cache keys it: a number in ASCII digits, else the first page
     (``str.isdigit`` also takes "²")."""
     return requested if requested and requested.isascii() and requested.isdigit() and len(requested) <= 6 else "1"
-
-
-def case_page(case: Case, number: str, *, whole_timeline: bool, can_manage_members: bool) -> dict:
-    """``read_case_page``, kept in the shared cache under the case's version (``cases.case_pages``):
-    the same for every reader until something in the case changes."""
-    key = ":".join(
-        (
-            "case-page",
-            templates_version(),
-            str(case.pk),
-            case_pages.version(case.pk),  # read before the rows: a change after it makes a new one
-            number,
-            str(int(whole_timeline)),
-            str(int(can_manage_members)),
-        )
-    )
-    shown = cache.get(key)
-    if shown is None:
-        shown = read_case_page(case, number, whole_timeline=whole_timeline, can_manage_members=can_manage_members)
-        cache.set(key, shown, CARD_SECONDS)
-    return shown
 
 
 def read_case_page(case: Case, number: str, *, whole_timeline: bool, can_manage_members: bool) -> dict:

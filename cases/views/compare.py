@@ -5,7 +5,6 @@ import hashlib
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -27,9 +26,6 @@ from ..forms import CandidatePhotoForm, ReleaseForm
 from ..models import CandidatePhoto, Composite, Morph, WitnessSketch
 from ..morphs import morph_choices
 from ..upload_requests import unreadable_upload
-
-#: How long the chooser's rows are kept (``chooser``); a change to the case makes a new key.
-CHOOSER_SECONDS = 3600
 
 
 def ids(values: list[str]) -> list[int]:
@@ -94,10 +90,10 @@ def chooser(case) -> dict[str, list]:
     """The chooser's rows: every sketch, finished composite, finished morph and candidate photo of the
     case by name, and the sketches' tree for ``family``. A case has hundreds; they are read and
     escaped once per change of the case (``cases.case_pages``), and each view only marks its choice."""
-    key = f"compare-chooser:{ROWS_LAYOUT}:{case.pk}:{case_pages.version(case.pk)}"
-    rows = cache.get(key)
-    if rows is not None:
-        return rows
+    return case_pages.kept(case.pk, "compare-chooser", ROWS_LAYOUT, read=lambda: read_chooser(case))
+
+
+def read_chooser(case) -> dict[str, list]:
     sketches = WitnessSketch.objects.filter(case=case).only("case_id", "style", "revises_id", "created_at")
     done = (
         Composite.objects.filter(sketch__case=case, status=Composite.Status.DONE)
@@ -105,7 +101,7 @@ def chooser(case) -> dict[str, list]:
         .order_by("pk")
     )
     morphs = Morph.objects.filter(case=case, status=Morph.Status.DONE).only("case_id", "style", "released")
-    rows = {
+    return {
         "tree": [(s.pk, s.revises_id) for s in sketches],
         "sketch": [
             row("sketch", s.pk, s.pk, s.get_style_display(), f", revision of {s.revises_id}" if s.revises_id else "",
@@ -119,8 +115,6 @@ def chooser(case) -> dict[str, list]:
         "morph": [row("morph", m.pk, m.get_style_display(), m.pk, " (released)" if m.released else "") for m in morphs],
         "candidate": [row("candidate", c.pk, c.label) for c in CandidatePhoto.objects.filter(case=case).only("label")],
     }  # fmt: skip
-    cache.set(key, rows, CHOOSER_SECONDS)
-    return rows
 
 
 def marked(rows: list[tuple[int, str, str]], chosen: set[int], mark: str) -> str:
